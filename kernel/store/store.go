@@ -476,6 +476,13 @@ type PluginKV interface {
 	KVList(ctx context.Context, plugin, tenantID, prefix string, p Page) ([]KVEntry, string, error)
 }
 
+// KVPurger is an optional interface of a Store (find it by type assertion):
+// DeleteExpiredKV removes plugin key-value entries that expired before t and
+// returns how many it removed. Both kernel backends implement it.
+type KVPurger interface {
+	DeleteExpiredKV(ctx context.Context, t time.Time) (int, error)
+}
+
 // NewID returns a new record id: a UUIDv7, so ids sort by creation time and
 // make stable, index-friendly cursors.
 func NewID() string {

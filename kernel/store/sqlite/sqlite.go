@@ -1,0 +1,281 @@
+// Package sqlite is the embedded storage backend of Latch: the whole of
+// store.Store in one SQLite database file, through mattn/go-sqlite3 (cgo).
+// It needs no other process and serves one node.
+//
+// The database runs in WAL mode. Writes go through a pool of exactly one
+// connection whose transactions begin IMMEDIATE, so writers queue in Go
+// instead of failing with SQLITE_BUSY; reads go through a separate pool of
+// query-only connections that WAL lets run beside the writer.
+//
+// Durability: the default synchronous=NORMAL does not fsync on every commit.
+// In WAL mode a commit has been written to the WAL file (the operating
+// system's page cache) before it is acknowledged, so every acknowledged
+// write survives a crash or kill -9 of the process; only a power loss or an
+// operating-system crash may lose the last commits (the database stays
+// consistent). WithSynchronousFull makes every commit fsync and survive
+// power loss too, at the cost of write throughput.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mattn/go-sqlite3"
+
+	"github.com/latchid/latch/kernel/store"
+	"github.com/latchid/latch/kernel/store/internal/sqlstore"
+)
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// Option changes how Open sets up the database.
+type Option func(*config)
+
+type config struct {
+	syncFull    bool
+	readConns   int
+	busyTimeout time.Duration
+}
+
+// WithSynchronousFull makes every commit fsync the WAL (synchronous=FULL),
+// so that acknowledged writes survive a power loss as well as a process
+// crash.
+func WithSynchronousFull() Option {
+	return func(c *config) { c.syncFull = true }
+}
+
+// WithReadConns sets how many connections serve reads (default: the number
+// of CPUs, at least 4).
+func WithReadConns(n int) Option {
+	return func(c *config) {
+		if n > 0 {
+			c.readConns = n
+		}
+	}
+}
+
+// WithBusyTimeout sets how long a connection waits for a lock held by
+// another process before it fails (default 10s). Within one process the
+// single writer connection means writers never wait on each other's locks.
+func WithBusyTimeout(d time.Duration) Option {
+	return func(c *config) {
+		if d > 0 {
+			c.busyTimeout = d
+		}
+	}
+}
+
+// Store is the SQLite backend. It is safe for concurrent use.
+type Store struct {
+	*sqlstore.Store
+	w, r      *sql.DB
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Open opens (creating when missing) the database file at path. Call
+// Migrate before using a new or upgraded database. path must name a file;
+// an in-memory database cannot be shared by the two pools.
+func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
+	cfg := config{readConns: max(4, runtime.NumCPU()), busyTimeout: 10 * time.Second}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if path == "" || path == ":memory:" || strings.HasPrefix(path, "file:") {
+		return nil, fmt.Errorf("opening sqlite database: path %q must be a plain file path", path)
+	}
+	syncMode := "NORMAL"
+	if cfg.syncFull {
+		syncMode = "FULL"
+	}
+	base := "file:" + escapePath(path) + "?_busy_timeout=" + fmt.Sprint(cfg.busyTimeout.Milliseconds()) +
+		"&_foreign_keys=on&_stmt_cache_size=64"
+	w, err := sql.Open("sqlite3", base+"&_journal_mode=WAL&_synchronous="+syncMode+"&_txlock=immediate")
+	if err != nil {
+		return nil, fmt.Errorf("opening sqlite database: %w", err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	w.SetConnMaxIdleTime(0)
+	// The writer connects first: it creates the file and switches it to WAL
+	// before any reader opens it.
+	if err := w.PingContext(ctx); err != nil {
+		_ = w.Close()
+		return nil, fmt.Errorf("opening sqlite database: %w", err)
+	}
+	r, err := sql.Open("sqlite3", base+"&_query_only=on")
+	if err != nil {
+		_ = w.Close()
+		return nil, fmt.Errorf("opening sqlite database: %w", err)
+	}
+	r.SetMaxOpenConns(cfg.readConns)
+	r.SetMaxIdleConns(cfg.readConns)
+	r.SetConnMaxIdleTime(0)
+	s := &Store{w: w, r: r}
+	s.Store = sqlstore.New(sqlstore.Backend{
+		Read:     querier{r},
+		Write:    s.inTx,
+		Classify: classify,
+	})
+	return s, nil
+}
+
+// escapePath makes path safe inside a file: URI.
+func escapePath(path string) string {
+	return strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
+}
+
+// inTx runs fn in one IMMEDIATE transaction on the writer connection.
+func (s *Store) inTx(ctx context.Context, fn func(q sqlstore.Querier) error) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("beginning transaction: %w", err)
+	}
+	if err := fn(querier{tx}); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("committing transaction: %w", err)
+	}
+	return nil
+}
+
+// Migrate applies the embedded migrations the database lacks, in one
+// IMMEDIATE transaction: the write lock it takes keeps other processes from
+// migrating at the same time.
+func (s *Store) Migrate(ctx context.Context) error {
+	ms, err := sqlstore.LoadMigrations(mustSub(migrationFiles, "migrations"))
+	if err != nil {
+		return fmt.Errorf("migrating sqlite database: %w", err)
+	}
+	if err := s.inTx(ctx, func(q sqlstore.Querier) error { return sqlstore.Migrate(ctx, q, ms) }); err != nil {
+		return fmt.Errorf("migrating sqlite database: %w", err)
+	}
+	return nil
+}
+
+// Ping reports whether both pools can reach the database.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.w.PingContext(ctx); err != nil {
+		return fmt.Errorf("pinging sqlite writer: %w", err)
+	}
+	if err := s.r.PingContext(ctx); err != nil {
+		return fmt.Errorf("pinging sqlite readers: %w", err)
+	}
+	return nil
+}
+
+// Close closes both pools. It is safe to call more than once.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.closeErr = errors.Join(s.r.Close(), s.w.Close())
+		if s.closeErr != nil {
+			s.closeErr = fmt.Errorf("closing sqlite database: %w", s.closeErr)
+		}
+	})
+	return s.closeErr
+}
+
+// classify maps SQLite constraint errors to the store's sentinels.
+func classify(err error) error {
+	var se sqlite3.Error
+	if !errors.As(err, &se) {
+		return err
+	}
+	switch se.ExtendedCode {
+	case sqlite3.ErrConstraintUnique, sqlite3.ErrConstraintPrimaryKey:
+		return fmt.Errorf("%w: %w", store.ErrConflict, err)
+	case sqlite3.ErrConstraintForeignKey:
+		return fmt.Errorf("%w: %w", store.ErrNotFound, err)
+	case sqlite3.ErrConstraintNotNull, sqlite3.ErrConstraintCheck:
+		return fmt.Errorf("%w: %w", store.ErrInvalid, err)
+	}
+	return err
+}
+
+// sqlQuerier is what *sql.DB and *sql.Tx share.
+type sqlQuerier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// querier adapts database/sql to sqlstore.Querier: it rewrites $N
+// placeholders to SQLite's ?N and times to fixed-width UTC text.
+type querier struct{ db sqlQuerier }
+
+func (q querier) Exec(ctx context.Context, query string, args ...any) (int64, error) {
+	res, err := q.db.ExecContext(ctx, rebind(query), convert(args)...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+func (q querier) Query(ctx context.Context, query string, args ...any) (sqlstore.Rows, error) {
+	rows, err := q.db.QueryContext(ctx, rebind(query), convert(args)...)
+	if err != nil {
+		return nil, err
+	}
+	return sqlRows{rows}, nil
+}
+
+func (q querier) QueryRow(ctx context.Context, query string, args ...any) sqlstore.Row {
+	return q.db.QueryRowContext(ctx, rebind(query), convert(args)...)
+}
+
+// sqlRows adapts *sql.Rows to sqlstore.Rows.
+type sqlRows struct{ *sql.Rows }
+
+func (r sqlRows) Close() { _ = r.Rows.Close() }
+
+// rebind turns $N placeholders into ?N, which SQLite binds by number.
+func rebind(query string) string {
+	return strings.ReplaceAll(query, "$", "?")
+}
+
+// timeLayout stores times as fixed-width UTC text, so that text order is
+// time order.
+const timeLayout = "2006-01-02T15:04:05.000000Z"
+
+// convert encodes time arguments as timeLayout text, copying args rather
+// than changing the caller's slice.
+func convert(args []any) []any {
+	var out []any
+	for i, a := range args {
+		if t, ok := a.(time.Time); ok {
+			if out == nil {
+				out = append([]any(nil), args...)
+			}
+			out[i] = t.UTC().Format(timeLayout)
+		}
+	}
+	if out == nil {
+		return args
+	}
+	return out
+}
+
+// mustSub returns the subtree dir of fsys; dir is a constant of this
+// package, so failing is a programmer error.
+func mustSub(fsys fs.FS, dir string) fs.FS {
+	sub, err := fs.Sub(fsys, dir)
+	if err != nil {
+		panic(err)
+	}
+	return sub
+}
+
+var _ store.Store = (*Store)(nil)
+var _ store.KVPurger = (*Store)(nil)
