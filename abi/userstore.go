@@ -1,0 +1,214 @@
+package abi
+
+import "encoding/json"
+
+// User is the wire record of a user account, as a user store keeps it.
+// Passwords never appear in it.
+//
+// Encoding example:
+//
+//	{"id":"u-42","username":"alice","email":"alice@example.com",
+//	 "email_verified":true,"enabled":true,"attributes":{"department":"sales"},
+//	 "version":3}
+type User struct {
+	// ID is the user's stable identifier within its store; it becomes the
+	// subject of tokens.
+	ID string `json:"id"`
+	// Username is the login name, unique per store, compared
+	// case-insensitively.
+	Username string `json:"username"`
+	// Email is the primary email address.
+	Email string `json:"email,omitempty"`
+	// EmailVerified reports whether Email was proven to belong to the user.
+	EmailVerified bool `json:"email_verified,omitempty"`
+	// PhoneNumber is in E.164 form.
+	PhoneNumber string `json:"phone_number,omitempty"`
+	// DisplayName is the name shown in user interfaces.
+	DisplayName string `json:"display_name,omitempty"`
+	// GivenName is the first name.
+	GivenName string `json:"given_name,omitempty"`
+	// FamilyName is the last name.
+	FamilyName string `json:"family_name,omitempty"`
+	// Enabled is false for a disabled account, which cannot log in.
+	Enabled bool `json:"enabled"`
+	// Locked is true while the account is locked.
+	Locked bool `json:"locked,omitempty"`
+	// Attributes holds the other claims of the user, in the local dialect.
+	Attributes map[string]any `json:"attributes,omitempty"`
+	// Version increases on every change; an update naming a stale version
+	// fails with CodePreconditionFailed. 0 when the store has no versions.
+	Version int64 `json:"version,omitempty"`
+}
+
+// Group is the wire record of a group.
+type Group struct {
+	// ID is the group's stable identifier within its store.
+	ID string `json:"id"`
+	// Name is the group's name, unique per store.
+	Name string `json:"name"`
+	// Description is a sentence about the group.
+	Description string `json:"description,omitempty"`
+}
+
+// FindUsersRequest lists users matching a filter. Empty filter fields do not
+// filter; all set fields must match.
+type FindUsersRequest struct {
+	// Tenant is the name of the tenant.
+	Tenant string `json:"tenant"`
+	// Username matches exactly, case-insensitively.
+	Username string `json:"username,omitempty"`
+	// Email matches exactly, case-insensitively.
+	Email string `json:"email,omitempty"`
+	// Attributes match exactly, attribute by attribute.
+	Attributes map[string]string `json:"attributes,omitempty"`
+	// Limit caps the number of users returned; 0 means the store's default.
+	Limit int `json:"limit,omitempty"`
+	// Cursor is the Next of the previous page; empty for the first page.
+	Cursor string `json:"cursor,omitempty"`
+	// Config is this extension instance's configuration for the tenant.
+	Config json.RawMessage `json:"config,omitempty"`
+}
+
+// FindUsersResponse is one page of users.
+type FindUsersResponse struct {
+	// Users lists the users found, in the store's stable order.
+	Users []User `json:"users"`
+	// Next is the cursor of the following page; empty on the last page.
+	Next string `json:"next,omitempty"`
+	// Error says why the search failed.
+	Error *Error `json:"error,omitempty"`
+}
+
+// GetUserRequest reads one user by id.
+type GetUserRequest struct {
+	// Tenant is the name of the tenant.
+	Tenant string `json:"tenant"`
+	// ID is the user's id.
+	ID string `json:"id"`
+	// Config is this extension instance's configuration for the tenant.
+	Config json.RawMessage `json:"config,omitempty"`
+}
+
+// UserResponse carries one user: the answer to OpGetUser, OpCreateUser and
+// OpUpdateUser. An unknown user is an Error with CodeNotFound.
+type UserResponse struct {
+	// User is the user as stored after the operation.
+	User User `json:"user"`
+	// Error says why the operation failed.
+	Error *Error `json:"error,omitempty"`
+}
+
+// CreateUserRequest creates a user. A taken username is an Error with
+// CodeConflict; a read-only store answers CodeUnsupported.
+type CreateUserRequest struct {
+	// Tenant is the name of the tenant.
+	Tenant string `json:"tenant"`
+	// User is the new user; ID may be empty for the store to choose.
+	User User `json:"user"`
+	// Password is the initial password in clear; empty for none. The store
+	// must hash it (or hand it to its directory) and never log it.
+	Password string `json:"password,omitempty"`
+	// Config is this extension instance's configuration for the tenant.
+	Config json.RawMessage `json:"config,omitempty"`
+}
+
+// UpdateUserRequest replaces a user's record. When User.Version is not 0 and
+// differs from the stored version the store answers CodePreconditionFailed.
+type UpdateUserRequest struct {
+	// Tenant is the name of the tenant.
+	Tenant string `json:"tenant"`
+	// User is the complete new record; User.ID names the user.
+	User User `json:"user"`
+	// Password, when not empty, replaces the password (in clear).
+	Password string `json:"password,omitempty"`
+	// Config is this extension instance's configuration for the tenant.
+	Config json.RawMessage `json:"config,omitempty"`
+}
+
+// DeleteUserRequest deletes a user. An unknown user is CodeNotFound.
+type DeleteUserRequest struct {
+	// Tenant is the name of the tenant.
+	Tenant string `json:"tenant"`
+	// ID is the user's id.
+	ID string `json:"id"`
+	// Config is this extension instance's configuration for the tenant.
+	Config json.RawMessage `json:"config,omitempty"`
+}
+
+// DeleteUserResponse acknowledges OpDeleteUser.
+type DeleteUserResponse struct {
+	// Error says why the deletion failed.
+	Error *Error `json:"error,omitempty"`
+}
+
+// Outcomes of OpAuthenticateUser.
+const (
+	// UserAuthenticated: the password matches; User is set.
+	UserAuthenticated = "authenticated"
+	// UserInvalidCredentials: the user exists in this store and the
+	// password does not match. The search stops here.
+	UserInvalidCredentials = "invalid_credentials"
+	// UserUnknown: this store has no such user. The kernel asks the
+	// tenant's next user store.
+	UserUnknown = "unknown_user"
+	// UserLocked: the account is locked; the password was not checked.
+	UserLocked = "locked"
+	// UserDisabled: the account is disabled; the password was not checked.
+	UserDisabled = "disabled"
+)
+
+// AuthenticateUserRequest checks a username and password against a store.
+//
+// Encoding example:
+//
+//	{"tenant":"acme","username":"alice","password":"s3cret"}
+type AuthenticateUserRequest struct {
+	// Tenant is the name of the tenant.
+	Tenant string `json:"tenant"`
+	// Username is the login name as typed.
+	Username string `json:"username"`
+	// Password is the password in clear. Never log it.
+	Password string `json:"password"`
+	// Config is this extension instance's configuration for the tenant.
+	Config json.RawMessage `json:"config,omitempty"`
+}
+
+// AuthenticateUserResponse is a store's verdict on a password.
+//
+// Encoding example:
+//
+//	{"outcome":"authenticated","user":{"id":"u-42","username":"alice","enabled":true}}
+type AuthenticateUserResponse struct {
+	// Outcome is one of the User... outcome constants.
+	Outcome string `json:"outcome"`
+	// User is the authenticated user; set with UserAuthenticated.
+	User *User `json:"user,omitempty"`
+	// Error says why the store could not decide (its directory is down).
+	Error *Error `json:"error,omitempty"`
+}
+
+// ListGroupsRequest lists groups: the groups of one user when UserID is set,
+// else every group of the store.
+type ListGroupsRequest struct {
+	// Tenant is the name of the tenant.
+	Tenant string `json:"tenant"`
+	// UserID, when set, lists only the groups this user belongs to.
+	UserID string `json:"user_id,omitempty"`
+	// Limit caps the number of groups returned; 0 means the store's
+	// default.
+	Limit int `json:"limit,omitempty"`
+	// Cursor is the Next of the previous page; empty for the first page.
+	Cursor string `json:"cursor,omitempty"`
+	// Config is this extension instance's configuration for the tenant.
+	Config json.RawMessage `json:"config,omitempty"`
+}
+
+// ListGroupsResponse is one page of groups.
+type ListGroupsResponse struct {
+	// Groups lists the groups, in the store's stable order.
+	Groups []Group `json:"groups"`
+	// Next is the cursor of the following page; empty on the last page.
+	Next string `json:"next,omitempty"`
+	// Error says why the listing failed.
+	Error *Error `json:"error,omitempty"`
+}
