@@ -1,0 +1,216 @@
+package config
+
+import (
+	"net"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/latchid/latch/kernel/keys"
+	"github.com/latchid/latch/kernel/password"
+)
+
+// Config is the server's configuration. Every field has one YAML key (its
+// yaml tag, nested by section) and one environment variable (LATCH_ and the
+// YAML path upper-cased, "." replaced by "_").
+type Config struct {
+	// Listen is the host:port the HTTP server listens on. Default
+	// "127.0.0.1:8080". An empty host (":8080") listens on every interface.
+	Listen string `yaml:"listen"`
+	// PublicURL is the external base URL clients reach Latch at, used as the
+	// issuer and in redirects (scheme, host, optional path; no trailing
+	// slash). Default: derived from Listen ("http://127.0.0.1:8080", https
+	// when TLS is configured, "localhost" for an unspecified host). Set it
+	// whenever Latch runs behind a proxy or on another host name.
+	PublicURL string `yaml:"public_url"`
+	// DataDir holds the SQLite database and the development master key.
+	// Default "./data".
+	DataDir string `yaml:"data_dir"`
+	// LogLevel is debug, info, warn or error. Default info.
+	LogLevel string `yaml:"log_level"`
+	// LogFormat is text or json. Default text.
+	LogFormat string `yaml:"log_format"`
+	// MasterKey is the base64 of the 32-byte key secrets are sealed under at
+	// rest (see kernel/secret). Empty: DataDir/master.key is used, and
+	// generated when missing (for development only). Masked when printed.
+	MasterKey Secret `yaml:"master_key"`
+	// Store configures durable state.
+	Store StoreConfig `yaml:"store"`
+	// TLS configures HTTPS.
+	TLS TLSConfig `yaml:"tls"`
+	// HTTP configures the HTTP server.
+	HTTP HTTPConfig `yaml:"http"`
+	// Bootstrap holds the credentials created at first start.
+	Bootstrap BootstrapConfig `yaml:"bootstrap"`
+	// Keys configures token signing keys.
+	Keys KeysConfig `yaml:"keys"`
+	// Password configures password hashing.
+	Password PasswordConfig `yaml:"password"`
+}
+
+// StoreConfig configures the storage backend.
+type StoreConfig struct {
+	// Driver is "sqlite" (embedded, one node; default) or "postgres".
+	Driver string `yaml:"driver"`
+	// DSN is the data source: for sqlite a plain file path (default
+	// DataDir/latch.db), for postgres a URL or key=value string (required).
+	// Its password is masked when printed.
+	DSN DSN `yaml:"dsn"`
+	// MaxOpenConns caps open connections; 0 lets the backend choose.
+	MaxOpenConns int `yaml:"max_open_conns"`
+	// MaxIdleConns caps idle connections kept for reuse; 0 lets the backend
+	// choose.
+	MaxIdleConns int `yaml:"max_idle_conns"`
+	// ConnMaxLifetime closes connections older than this; 0 keeps them.
+	ConnMaxLifetime time.Duration `yaml:"conn_max_lifetime"`
+}
+
+// TLSConfig configures HTTPS. Without a certificate Latch serves plain
+// HTTP, which Validate allows only on a loopback Listen address unless
+// Insecure is set.
+type TLSConfig struct {
+	// CertFile is the PEM certificate chain file.
+	CertFile string `yaml:"cert_file"`
+	// KeyFile is the PEM private key file.
+	KeyFile string `yaml:"key_file"`
+	// Insecure allows plain HTTP on a non-loopback address. Set it only
+	// when a proxy in front of Latch terminates TLS.
+	Insecure bool `yaml:"insecure"`
+}
+
+// HTTPConfig configures the HTTP server.
+type HTTPConfig struct {
+	// ReadTimeout bounds reading a whole request. Default 30s.
+	ReadTimeout time.Duration `yaml:"read_timeout"`
+	// WriteTimeout bounds writing a response. Default 30s.
+	WriteTimeout time.Duration `yaml:"write_timeout"`
+	// IdleTimeout closes keep-alive connections idle this long. Default 2m.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// ShutdownTimeout is how long a graceful shutdown waits for requests in
+	// flight. Default 30s.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// BodyLimit is the largest request body accepted, as bytes or with a
+	// unit ("1MiB", "512KiB", "10MB"). Default 1MiB.
+	BodyLimit ByteSize `yaml:"body_limit"`
+	// TrustedProxies lists the IP addresses and CIDR prefixes whose
+	// X-Forwarded-For and X-Forwarded-Proto headers are believed. Empty:
+	// none. In the environment, a comma-separated list.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+}
+
+// BootstrapConfig holds the credentials Latch creates at first start, when
+// the store is empty. Empty values are generated and printed once.
+type BootstrapConfig struct {
+	// AdminPassword is the password of the first administrator. Masked when
+	// printed.
+	AdminPassword Secret `yaml:"admin_password"`
+	// ClientSecret is the secret of the first admin API client. Masked when
+	// printed.
+	ClientSecret Secret `yaml:"client_secret"`
+}
+
+// KeysConfig configures token signing keys (see kernel/keys).
+type KeysConfig struct {
+	// Algorithm is the default signing algorithm: ES256 (default), RS256 or
+	// EdDSA.
+	Algorithm string `yaml:"algorithm"`
+	// Overlap is how long a rotated-out key stays published so tokens it
+	// signed still verify. It must exceed the longest token lifetime.
+	// Default 24h.
+	Overlap time.Duration `yaml:"overlap"`
+}
+
+// PasswordConfig sets argon2id's cost (see kernel/password). The defaults
+// are OWASP's recommendation.
+type PasswordConfig struct {
+	// Memory is the memory cost in KiB. Default 19456 (19 MiB).
+	Memory uint32 `yaml:"memory"`
+	// Iterations is the time cost. Default 2.
+	Iterations uint32 `yaml:"iterations"`
+	// Parallelism is the number of lanes. Default 1.
+	Parallelism uint8 `yaml:"parallelism"`
+}
+
+// Params returns the argon2id parameters, with salt and key lengths from
+// password.DefaultParams.
+func (p PasswordConfig) Params() password.Params {
+	return password.Params{
+		Memory:      p.Memory,
+		Iterations:  p.Iterations,
+		Parallelism: p.Parallelism,
+		SaltLength:  password.DefaultParams.SaltLength,
+		KeyLength:   password.DefaultParams.KeyLength,
+	}
+}
+
+// Defaults of fields that are not derived from others.
+const (
+	DefaultListen    = "127.0.0.1:8080"
+	DefaultDataDir   = "./data"
+	DefaultLogLevel  = "info"
+	DefaultLogFormat = "text"
+	DefaultDriver    = "sqlite"
+	// DefaultSQLiteFile is the database file name inside DataDir.
+	DefaultSQLiteFile = "latch.db"
+	DefaultBodyLimit  = ByteSize(1 << 20)
+)
+
+// Default returns the configuration used when nothing is set, with derived
+// fields (PublicURL, Store.DSN) filled in.
+func Default() Config {
+	c := defaults()
+	c.derive()
+	return c
+}
+
+// defaults returns the defaults without derived fields, the base Load
+// layers sources on.
+func defaults() Config {
+	return Config{
+		Listen:    DefaultListen,
+		DataDir:   DefaultDataDir,
+		LogLevel:  DefaultLogLevel,
+		LogFormat: DefaultLogFormat,
+		Store:     StoreConfig{Driver: DefaultDriver},
+		HTTP: HTTPConfig{
+			ReadTimeout:     30 * time.Second,
+			WriteTimeout:    30 * time.Second,
+			IdleTimeout:     2 * time.Minute,
+			ShutdownTimeout: 30 * time.Second,
+			BodyLimit:       DefaultBodyLimit,
+		},
+		Keys: KeysConfig{Algorithm: keys.DefaultAlgorithm, Overlap: keys.DefaultOverlap},
+		Password: PasswordConfig{
+			Memory:      password.DefaultParams.Memory,
+			Iterations:  password.DefaultParams.Iterations,
+			Parallelism: password.DefaultParams.Parallelism,
+		},
+	}
+}
+
+// derive fills fields whose default depends on others, after every source
+// has been applied.
+func (c *Config) derive() {
+	if c.PublicURL == "" {
+		c.PublicURL = derivePublicURL(c.Listen, c.TLS.CertFile != "")
+	}
+	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
+	if c.Store.DSN == "" && c.Store.Driver == "sqlite" && c.DataDir != "" {
+		c.Store.DSN = DSN(filepath.Join(c.DataDir, DefaultSQLiteFile))
+	}
+}
+
+func derivePublicURL(listen string, tls bool) string {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return "" // Validate reports the listen address
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "localhost"
+	}
+	scheme := "http"
+	if tls {
+		scheme = "https"
+	}
+	return scheme + "://" + net.JoinHostPort(host, port)
+}

@@ -1,0 +1,62 @@
+// Package config loads Latch's server configuration from, weakest to
+// strongest: built-in defaults, a YAML file (latch.yaml), LATCH_*
+// environment variables, and command-line flags.
+//
+// # File
+//
+// The file is decoded strictly: a key Latch does not know is an error that
+// names the key by its path and line, so a typo never silently falls back
+// to a default. Durations take a unit ("30s", "24h"); sizes take bytes or a
+// unit ("1MiB"). testdata/latch.example.yaml lists every key with its
+// default.
+//
+// # Environment
+//
+// Every leaf of the file has one variable: LATCH_ followed by its YAML path
+// upper-cased, with "." replaced by "_". The list is generated from the
+// Config struct (see EnvVars), so it cannot drift from the file format; a
+// test keeps this table complete. A variable set to "" counts as unset.
+// Lists are comma-separated.
+//
+//	LATCH_LISTEN                    listen
+//	LATCH_PUBLIC_URL                public_url
+//	LATCH_DATA_DIR                  data_dir
+//	LATCH_LOG_LEVEL                 log_level
+//	LATCH_LOG_FORMAT                log_format
+//	LATCH_MASTER_KEY                master_key
+//	LATCH_STORE_DRIVER              store.driver
+//	LATCH_STORE_DSN                 store.dsn
+//	LATCH_STORE_MAX_OPEN_CONNS      store.max_open_conns
+//	LATCH_STORE_MAX_IDLE_CONNS      store.max_idle_conns
+//	LATCH_STORE_CONN_MAX_LIFETIME   store.conn_max_lifetime
+//	LATCH_TLS_CERT_FILE             tls.cert_file
+//	LATCH_TLS_KEY_FILE              tls.key_file
+//	LATCH_TLS_INSECURE              tls.insecure
+//	LATCH_HTTP_READ_TIMEOUT         http.read_timeout
+//	LATCH_HTTP_WRITE_TIMEOUT        http.write_timeout
+//	LATCH_HTTP_IDLE_TIMEOUT         http.idle_timeout
+//	LATCH_HTTP_SHUTDOWN_TIMEOUT     http.shutdown_timeout
+//	LATCH_HTTP_BODY_LIMIT           http.body_limit
+//	LATCH_HTTP_TRUSTED_PROXIES      http.trusted_proxies
+//	LATCH_BOOTSTRAP_ADMIN_PASSWORD  bootstrap.admin_password
+//	LATCH_BOOTSTRAP_CLIENT_SECRET   bootstrap.client_secret
+//	LATCH_KEYS_ALGORITHM            keys.algorithm
+//	LATCH_KEYS_OVERLAP              keys.overlap
+//	LATCH_PASSWORD_MEMORY           password.memory
+//	LATCH_PASSWORD_ITERATIONS       password.iterations
+//	LATCH_PASSWORD_PARALLELISM      password.parallelism
+//
+// # Flags
+//
+// RegisterFlags defines --listen, --public-url, --data, --log-level,
+// --store-driver and --store-dsn, which override everything else when set
+// on the command line, and --config, the file path the caller passes to
+// Load.
+//
+// # Secrets
+//
+// master_key, bootstrap.admin_password and bootstrap.client_secret are of
+// type Secret, and store.dsn of type DSN: printing, logging or encoding them
+// shows "********" in place of the secret. Prefer the environment for them
+// in production, so they stay out of files.
+package config

@@ -1,0 +1,153 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"strconv"
+
+	"github.com/latchid/latch/kernel/keys"
+	"github.com/latchid/latch/kernel/password"
+	"github.com/latchid/latch/kernel/secret"
+)
+
+// FieldError is one problem Validate found, named by the field's YAML path.
+type FieldError struct {
+	// Field is the YAML path, such as "http.body_limit".
+	Field string
+	// Message says what is wrong, such as "must be > 0".
+	Message string
+}
+
+// Error returns "field: message".
+func (e *FieldError) Error() string { return e.Field + ": " + e.Message }
+
+// Validate checks c and returns every problem at once (errors.Join of
+// *FieldError values), each naming its field by YAML path, or nil. It does
+// no I/O. Messages never contain secret values.
+func (c Config) Validate() error {
+	var v validator
+
+	v.check(c.Listen != "", "listen", "must not be empty")
+	if c.Listen != "" {
+		if _, port, err := net.SplitHostPort(c.Listen); err != nil {
+			v.add("listen", "must be host:port (like 127.0.0.1:8080 or :8080), got %q", c.Listen)
+		} else if p, err := strconv.ParseUint(port, 10, 16); err != nil || (p == 0 && port != "0") {
+			v.add("listen", "port %q is not a number from 0 to 65535", port)
+		}
+	}
+	v.publicURL(c.PublicURL)
+	v.check(c.DataDir != "", "data_dir", "must not be empty")
+	v.oneOf("log_level", c.LogLevel, "debug", "info", "warn", "error")
+	v.oneOf("log_format", c.LogFormat, "text", "json")
+	if c.MasterKey != "" {
+		if _, err := secret.DecodeMasterKey(c.MasterKey.Value()); err != nil {
+			v.add("master_key", "must be the base64 of 32 random bytes (generate one with: openssl rand -base64 32)")
+		}
+	}
+
+	v.oneOf("store.driver", c.Store.Driver, "sqlite", "postgres")
+	v.check(c.Store.DSN != "", "store.dsn", "must not be empty (required for the %s driver)", c.Store.Driver)
+	v.check(c.Store.MaxOpenConns >= 0, "store.max_open_conns", "must be >= 0")
+	v.check(c.Store.MaxIdleConns >= 0, "store.max_idle_conns", "must be >= 0")
+	v.check(c.Store.ConnMaxLifetime >= 0, "store.conn_max_lifetime", "must be >= 0")
+
+	hasCert, hasKey := c.TLS.CertFile != "", c.TLS.KeyFile != ""
+	v.check(!hasCert || hasKey, "tls.key_file", "must be set when tls.cert_file is set")
+	v.check(!hasKey || hasCert, "tls.cert_file", "must be set when tls.key_file is set")
+	if !hasCert && !hasKey && !c.TLS.Insecure && c.Listen != "" && !isLoopback(c.Listen) {
+		v.add("tls.cert_file", "plain HTTP on the non-loopback address %q is refused: set tls.cert_file and tls.key_file, "+
+			"or set tls.insecure: true when a proxy in front of Latch terminates TLS", c.Listen)
+	}
+
+	v.check(c.HTTP.ReadTimeout > 0, "http.read_timeout", "must be > 0")
+	v.check(c.HTTP.WriteTimeout > 0, "http.write_timeout", "must be > 0")
+	v.check(c.HTTP.IdleTimeout > 0, "http.idle_timeout", "must be > 0")
+	v.check(c.HTTP.ShutdownTimeout > 0, "http.shutdown_timeout", "must be > 0")
+	v.check(c.HTTP.BodyLimit > 0, "http.body_limit", "must be > 0")
+	for i, p := range c.HTTP.TrustedProxies {
+		if _, err := netip.ParsePrefix(p); err == nil {
+			continue
+		}
+		if _, err := netip.ParseAddr(p); err == nil {
+			continue
+		}
+		v.add(fmt.Sprintf("http.trusted_proxies[%d]", i), "%q is not an IP address or CIDR prefix", p)
+	}
+
+	if err := keys.CheckAlgorithm(c.Keys.Algorithm); err != nil {
+		v.add("keys.algorithm", "must be one of %v, got %q", keys.SupportedAlgorithms(), c.Keys.Algorithm)
+	}
+	v.check(c.Keys.Overlap > 0, "keys.overlap", "must be > 0")
+
+	pw := c.Password
+	v.check(pw.Parallelism >= 1, "password.parallelism", "must be >= 1")
+	v.check(pw.Iterations >= 1 && pw.Iterations <= password.MaxIterations,
+		"password.iterations", "must be between 1 and %d", password.MaxIterations)
+	v.check(pw.Memory >= 8*uint32(max(pw.Parallelism, 1)) && pw.Memory <= password.MaxMemory,
+		"password.memory", "must be between 8 KiB per lane (%d) and %d KiB", 8*uint32(max(pw.Parallelism, 1)), password.MaxMemory)
+	if len(v.errs) == 0 {
+		// Backstop should password.Params gain rules the checks above lack.
+		if err := pw.Params().Validate(); err != nil {
+			v.add("password", "%v", err)
+		}
+	}
+	return errors.Join(v.errs...)
+}
+
+type validator struct{ errs []error }
+
+func (v *validator) add(field, format string, args ...any) {
+	v.errs = append(v.errs, &FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
+}
+
+func (v *validator) check(ok bool, field, format string, args ...any) {
+	if !ok {
+		v.add(field, format, args...)
+	}
+}
+
+func (v *validator) oneOf(field, got string, allowed ...string) {
+	for _, a := range allowed {
+		if got == a {
+			return
+		}
+	}
+	v.add(field, "must be one of %v, got %q", allowed, got)
+}
+
+func (v *validator) publicURL(s string) {
+	const field = "public_url"
+	if s == "" {
+		v.add(field, "must not be empty")
+		return
+	}
+	u, err := url.Parse(s)
+	switch {
+	case err != nil:
+		v.add(field, "is not a URL: %v", err)
+	case u.Scheme != "http" && u.Scheme != "https":
+		v.add(field, "must start with http:// or https://, got %q", s)
+	case u.Host == "":
+		v.add(field, "must have a host, got %q", s)
+	case u.User != nil || u.RawQuery != "" || u.Fragment != "":
+		v.add(field, "must not have user info, a query or a fragment, got %q", s)
+	}
+}
+
+// isLoopback reports whether the listen address binds only to loopback:
+// "localhost" or a loopback IP. An empty or unspecified host binds to every
+// interface, and any other name may resolve to anything.
+func isLoopback(listen string) bool {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
+}
