@@ -1,0 +1,156 @@
+// Package admin serves the admin REST API under /api/admin/v1 (default
+// tenant) and /t/{tenant}/api/admin/v1 (other tenants): tenants, users,
+// groups, roles, clients, signing keys and the audit log. Its OpenAPI 3
+// document is served at /api/admin/v1/openapi.json.
+//
+// Callers authenticate as an admin client: a client of the default tenant
+// whose scopes include ScopeAdmin, with HTTP Basic credentials
+// (client_id:client_secret, RFC 7617). Admin clients administer every tenant.
+package admin
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/latchid/latch/kernel/event"
+	"github.com/latchid/latch/kernel/store"
+)
+
+// ScopeAdmin is the scope that makes a client an admin client.
+const ScopeAdmin = "latch:admin"
+
+// BasePath is where the API is mounted for the default tenant; other tenants
+// get the same routes under /t/{tenant}.
+const BasePath = "/api/admin/v1"
+
+// PasswordHasher hashes user passwords (argon2id in production).
+type PasswordHasher interface {
+	Hash(password string) (string, error)
+}
+
+// KeyManager rotates and publishes a tenant's signing keys.
+type KeyManager interface {
+	EnsureKeys(ctx context.Context, tenantID string) error
+	Rotate(ctx context.Context, tenantID, alg string) (string, error)
+	PublicJWKS(ctx context.Context, tenantID string) (jose.JSONWebKeySet, error)
+}
+
+// Auditor records audit events. It must not block the request (the event
+// bus queues and drops rather than block).
+type Auditor interface {
+	Publish(e event.Event) bool
+}
+
+// Deps are what the API needs from the node.
+type Deps struct {
+	Store  store.Store
+	Hasher PasswordHasher
+	Keys   KeyManager
+	Audit  Auditor
+	Log    *slog.Logger
+	// Now returns the current time; nil means time.Now.
+	Now func() time.Time
+}
+
+// API is the admin REST API.
+type API struct {
+	d Deps
+}
+
+// New returns the API over d.
+func New(d Deps) *API {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	return &API{d: d}
+}
+
+// Mount registers the API's routes on app, for the default tenant at
+// BasePath and for every other tenant at /t/:tenant + BasePath.
+func (a *API) Mount(app *fiber.App) {
+	app.Get(BasePath+"/openapi.json", a.openAPI)
+	a.routes(app.Group(BasePath, a.authenticate, a.defaultTenant), true)
+	a.routes(app.Group("/t/:tenant"+BasePath, a.authenticate, a.namedTenant), false)
+}
+
+// routes adds the table to r. Tenants themselves are managed only at the
+// root: a tenant's own API has no /tenants.
+func (a *API) routes(r fiber.Router, withTenants bool) {
+	for _, rt := range a.table() {
+		if !withTenants && strings.HasPrefix(rt.path, "/tenants") {
+			continue
+		}
+		r.Add(rt.method, rt.path, rt.handler)
+	}
+}
+
+type route struct {
+	method  string
+	path    string
+	summary string
+	// in and out are zero values of the request and response body types
+	// (nil: none); status is the success status.
+	in, out any
+	status  int
+	handler fiber.Handler
+}
+
+// table lists every route of the API. The OpenAPI document is built from it,
+// so the two cannot drift apart.
+func (a *API) table() []route {
+	const (
+		get, post, patch, put, del = fiber.MethodGet, fiber.MethodPost, fiber.MethodPatch, fiber.MethodPut, fiber.MethodDelete
+		ok, created, none          = fiber.StatusOK, fiber.StatusCreated, fiber.StatusNoContent
+	)
+	return []route{
+		{get, "/tenants", "List tenants", nil, list[tenantJSON]{}, ok, a.listTenants},
+		{post, "/tenants", "Create a tenant (with its signing keys)", tenantInput{}, tenantJSON{}, created, a.createTenant},
+		{get, "/tenants/:id", "Get a tenant by id or name", nil, tenantJSON{}, ok, a.getTenant},
+		{patch, "/tenants/:id", "Update a tenant", tenantInput{}, tenantJSON{}, ok, a.updateTenant},
+		{del, "/tenants/:id", "Delete a tenant and everything it owns", nil, nil, none, a.deleteTenant},
+
+		{get, "/users", "List users (filter with ?username= or ?email=)", nil, list[userJSON]{}, ok, a.listUsers},
+		{post, "/users", "Create a user", userInput{}, userJSON{}, created, a.createUser},
+		{get, "/users/:id", "Get a user", nil, userJSON{}, ok, a.getUser},
+		{patch, "/users/:id", "Update a user (If-Match supported)", userInput{}, userJSON{}, ok, a.updateUser},
+		{del, "/users/:id", "Delete a user", nil, nil, none, a.deleteUser},
+		{get, "/users/:id/groups", "List a user's groups", nil, list[groupJSON]{}, ok, a.listUserGroups},
+		{get, "/users/:id/roles", "List a user's effective roles", nil, list[roleJSON]{}, ok, a.listUserRoles},
+
+		{get, "/groups", "List groups", nil, list[groupJSON]{}, ok, a.listGroups},
+		{post, "/groups", "Create a group", groupInput{}, groupJSON{}, created, a.createGroup},
+		{get, "/groups/:id", "Get a group", nil, groupJSON{}, ok, a.getGroup},
+		{patch, "/groups/:id", "Update a group", groupInput{}, groupJSON{}, ok, a.updateGroup},
+		{del, "/groups/:id", "Delete a group", nil, nil, none, a.deleteGroup},
+		{get, "/groups/:id/members", "List a group's members", nil, list[userJSON]{}, ok, a.listGroupMembers},
+		{put, "/groups/:id/members/:user", "Add a user to a group", nil, nil, none, a.addGroupMember},
+		{del, "/groups/:id/members/:user", "Remove a user from a group", nil, nil, none, a.removeGroupMember},
+
+		{get, "/roles", "List roles", nil, list[roleJSON]{}, ok, a.listRoles},
+		{post, "/roles", "Create a role", roleInput{}, roleJSON{}, created, a.createRole},
+		{get, "/roles/:id", "Get a role", nil, roleJSON{}, ok, a.getRole},
+		{patch, "/roles/:id", "Update a role", roleInput{}, roleJSON{}, ok, a.updateRole},
+		{del, "/roles/:id", "Delete a role", nil, nil, none, a.deleteRole},
+		{put, "/roles/:id/users/:subject", "Assign a role to a user", nil, nil, none, a.assignRole(store.SubjectUser)},
+		{del, "/roles/:id/users/:subject", "Take a role from a user", nil, nil, none, a.unassignRole(store.SubjectUser)},
+		{put, "/roles/:id/groups/:subject", "Assign a role to a group", nil, nil, none, a.assignRole(store.SubjectGroup)},
+		{del, "/roles/:id/groups/:subject", "Take a role from a group", nil, nil, none, a.unassignRole(store.SubjectGroup)},
+
+		{get, "/clients", "List clients", nil, list[clientJSON]{}, ok, a.listClients},
+		{post, "/clients", "Register a client (the secret is returned once)", clientInput{}, clientJSON{}, created, a.createClient},
+		{get, "/clients/:id", "Get a client", nil, clientJSON{}, ok, a.getClient},
+		{patch, "/clients/:id", "Update a client", clientInput{}, clientJSON{}, ok, a.updateClient},
+		{del, "/clients/:id", "Delete a client", nil, nil, none, a.deleteClient},
+		{post, "/clients/:id/secret", "Rotate a client's secret (returned once)", secretInput{}, clientJSON{}, ok, a.rotateClientSecret},
+
+		{get, "/keys", "The tenant's published signing keys (JWK Set)", nil, jwks{}, ok, a.listKeys},
+		{post, "/keys/rotate", "Rotate the tenant's signing key", rotateInput{}, rotateOutput{}, ok, a.rotateKeys},
+
+		{get, "/audit", "Query the audit log, newest first", nil, list[auditJSON]{}, ok, a.queryAudit},
+	}
+}

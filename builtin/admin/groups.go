@@ -1,0 +1,168 @@
+package admin
+
+import (
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/latchid/latch/kernel/event"
+	"github.com/latchid/latch/kernel/store"
+)
+
+type groupJSON struct {
+	ID          string         `json:"id"`
+	Name        string         `json:"name"`
+	Description string         `json:"description,omitempty"`
+	Attributes  map[string]any `json:"attributes,omitempty"`
+	CreatedAt   time.Time      `json:"created_at"`
+	UpdatedAt   time.Time      `json:"updated_at"`
+}
+
+func toGroupJSON(g store.Group) groupJSON {
+	return groupJSON{ID: g.ID, Name: g.Name, Description: g.Description, Attributes: g.Attributes,
+		CreatedAt: g.CreatedAt.UTC(), UpdatedAt: g.UpdatedAt.UTC()}
+}
+
+type groupInput struct {
+	Name        *string         `json:"name"`
+	Description *string         `json:"description"`
+	Attributes  *map[string]any `json:"attributes"`
+}
+
+func (in groupInput) apply(g *store.Group) error {
+	if in.Name != nil {
+		if err := checkName("name", *in.Name); err != nil {
+			return err
+		}
+		g.Name = *in.Name
+	}
+	if in.Description != nil {
+		if err := checkText("description", *in.Description, maxTextLen); err != nil {
+			return err
+		}
+		g.Description = *in.Description
+	}
+	if in.Attributes != nil {
+		if err := checkAttributes("attributes", *in.Attributes); err != nil {
+			return err
+		}
+		g.Attributes = *in.Attributes
+	}
+	return nil
+}
+
+func (a *API) createGroup(c *fiber.Ctx) error {
+	var in groupInput
+	if err := decode(c, &in); err != nil {
+		return err
+	}
+	if in.Name == nil {
+		return invalid("name", "is required")
+	}
+	t := tenantOf(c)
+	g := store.Group{TenantID: t.ID}
+	if err := in.apply(&g); err != nil {
+		return err
+	}
+	g, err := a.d.Store.CreateGroup(c.UserContext(), g)
+	if err != nil {
+		return storeError("group", err)
+	}
+	a.audit(c, t.ID, event.GroupCreate, "group:"+g.ID, store.OutcomeSuccess, nil)
+	c.Location(c.Path() + "/" + g.ID)
+	return c.Status(fiber.StatusCreated).JSON(toGroupJSON(g))
+}
+
+func (a *API) getGroup(c *fiber.Ctx) error {
+	g, err := a.d.Store.GetGroup(c.UserContext(), tenantOf(c).ID, c.Params("id"))
+	if err != nil {
+		return storeError("group", err)
+	}
+	return c.JSON(toGroupJSON(g))
+}
+
+func (a *API) listGroups(c *fiber.Ctx) error {
+	p, err := page(c)
+	if err != nil {
+		return err
+	}
+	gs, next, err := a.d.Store.ListGroups(c.UserContext(), tenantOf(c).ID, p)
+	if err != nil {
+		return storeError("group", err)
+	}
+	out := make([]groupJSON, len(gs))
+	for i, g := range gs {
+		out[i] = toGroupJSON(g)
+	}
+	return c.JSON(newList(out, next))
+}
+
+func (a *API) updateGroup(c *fiber.Ctx) error {
+	var in groupInput
+	if err := decode(c, &in); err != nil {
+		return err
+	}
+	t := tenantOf(c)
+	g, err := a.d.Store.GetGroup(c.UserContext(), t.ID, c.Params("id"))
+	if err != nil {
+		return storeError("group", err)
+	}
+	if err := in.apply(&g); err != nil {
+		return err
+	}
+	if g, err = a.d.Store.UpdateGroup(c.UserContext(), g); err != nil {
+		return storeError("group", err)
+	}
+	a.audit(c, t.ID, event.GroupUpdate, "group:"+g.ID, store.OutcomeSuccess, nil)
+	return c.JSON(toGroupJSON(g))
+}
+
+func (a *API) deleteGroup(c *fiber.Ctx) error {
+	t := tenantOf(c)
+	id := c.Params("id")
+	if err := a.d.Store.DeleteGroup(c.UserContext(), t.ID, id); err != nil {
+		return storeError("group", err)
+	}
+	a.audit(c, t.ID, event.GroupDelete, "group:"+id, store.OutcomeSuccess, nil)
+	return c.SendStatus(fiber.StatusNoContent)
+}
+
+func (a *API) listGroupMembers(c *fiber.Ctx) error {
+	p, err := page(c)
+	if err != nil {
+		return err
+	}
+	t := tenantOf(c)
+	if _, err := a.d.Store.GetGroup(c.UserContext(), t.ID, c.Params("id")); err != nil {
+		return storeError("group", err)
+	}
+	us, next, err := a.d.Store.ListGroupMembers(c.UserContext(), t.ID, c.Params("id"), p)
+	if err != nil {
+		return storeError("group", err)
+	}
+	out := make([]userJSON, len(us))
+	for i, u := range us {
+		out[i] = toUserJSON(u)
+	}
+	return c.JSON(newList(out, next))
+}
+
+func (a *API) addGroupMember(c *fiber.Ctx) error {
+	t := tenantOf(c)
+	gid, uid := c.Params("id"), c.Params("user")
+	if err := a.d.Store.AddGroupMember(c.UserContext(), t.ID, gid, uid); err != nil {
+		return storeError("group or user", err)
+	}
+	a.audit(c, t.ID, event.GroupMemberAdd, "group:"+gid, store.OutcomeSuccess, map[string]any{"user": uid})
+	return c.SendStatus(fiber.StatusNoContent)
+}
+
+func (a *API) removeGroupMember(c *fiber.Ctx) error {
+	t := tenantOf(c)
+	gid, uid := c.Params("id"), c.Params("user")
+	if err := a.d.Store.RemoveGroupMember(c.UserContext(), t.ID, gid, uid); err != nil {
+		return storeError("group or user", err)
+	}
+	a.audit(c, t.ID, event.GroupMemberRemove, "group:"+gid, store.OutcomeSuccess, map[string]any{"user": uid})
+	return c.SendStatus(fiber.StatusNoContent)
+}
