@@ -1,0 +1,34 @@
+package node
+
+import (
+	"runtime"
+
+	"github.com/latchid/latch/kernel/password"
+)
+
+// boundedHasher caps how many argon2id hashes run at once. Each hash holds
+// its memory cost (19 MiB by default) for its whole run; without a cap, a
+// burst of 200 user creates would ask for gigabytes at once. Waiting callers
+// queue instead, and throughput stays at what the cores can do.
+type boundedHasher struct {
+	h   *password.Hasher
+	sem chan struct{}
+}
+
+func newBoundedHasher(h *password.Hasher) *boundedHasher {
+	return &boundedHasher{h: h, sem: make(chan struct{}, 2*runtime.GOMAXPROCS(0))}
+}
+
+// Hash hashes pw once a slot is free.
+func (b *boundedHasher) Hash(pw string) (string, error) {
+	b.sem <- struct{}{}
+	defer func() { <-b.sem }()
+	return b.h.Hash(pw)
+}
+
+// Verify checks pw against encoded once a slot is free.
+func (b *boundedHasher) Verify(pw, encoded string) (ok, needsRehash bool, err error) {
+	b.sem <- struct{}{}
+	defer func() { <-b.sem }()
+	return b.h.Verify(pw, encoded)
+}

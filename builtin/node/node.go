@@ -1,0 +1,211 @@
+// Package node assembles one Latch node from its configuration: the store
+// (SQLite or PostgreSQL, migrated), the master key, signing keys, the event
+// bus and its sinks, the first-start bootstrap, and the HTTP server with
+// every front door mounted. The CLI's `latch serve` is Open then Serve.
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/latchid/latch/builtin/admin"
+	"github.com/latchid/latch/builtin/server"
+	"github.com/latchid/latch/kernel/config"
+	"github.com/latchid/latch/kernel/event"
+	"github.com/latchid/latch/kernel/keys"
+	"github.com/latchid/latch/kernel/password"
+	"github.com/latchid/latch/kernel/secret"
+	"github.com/latchid/latch/kernel/store"
+	"github.com/latchid/latch/kernel/store/instrumented"
+	"github.com/latchid/latch/kernel/store/postgres"
+	"github.com/latchid/latch/kernel/store/sqlite"
+)
+
+// Node is one running Latch process.
+type Node struct {
+	cfg      config.Config
+	opts     Options
+	log      *slog.Logger
+	registry *prometheus.Registry
+	store    store.Store
+	keys     *keys.Manager
+	bus      *event.Bus
+	server   *server.Server
+}
+
+// Options tune Open beyond the configuration.
+type Options struct {
+	// Stdout receives the one-time bootstrap credentials; nil means
+	// os.Stdout. They never go to the log.
+	Stdout io.Writer
+	// Version is the build's version, recorded in the server.start event.
+	Version string
+}
+
+// OpenStore opens and migrates the configured store.
+func OpenStore(ctx context.Context, cfg config.Config) (store.Store, error) {
+	var (
+		st  store.Store
+		err error
+	)
+	switch cfg.Store.Driver {
+	case "sqlite", "":
+		path := cfg.Store.DSN.Value()
+		if path == "" {
+			path = filepath.Join(cfg.DataDir, config.DefaultSQLiteFile)
+		}
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return nil, fmt.Errorf("creating data folder: %w", err)
+		}
+		st, err = sqlite.Open(ctx, path)
+	case "postgres":
+		st, err = postgres.Open(ctx, cfg.Store.DSN.Value())
+	default:
+		return nil, fmt.Errorf("store.driver: unknown driver %q (want sqlite or postgres)", cfg.Store.Driver)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("opening %s store: %w", cfg.Store.Driver, err)
+	}
+	if err := st.Migrate(ctx); err != nil {
+		_ = st.Close()
+		return nil, fmt.Errorf("migrating store: %w", err)
+	}
+	return st, nil
+}
+
+// OpenKeys returns the signing-key manager over st, with the master key
+// loaded (or, on a first development start, generated) from cfg.
+func OpenKeys(cfg config.Config, st store.Store, log *slog.Logger) (*keys.Manager, error) {
+	mk, err := secret.LoadOrCreateMasterKey(cfg.DataDir, cfg.MasterKey.Value(), log)
+	if err != nil {
+		return nil, fmt.Errorf("loading master key: %w", err)
+	}
+	box, err := secret.NewBox(mk)
+	if err != nil {
+		return nil, fmt.Errorf("loading master key: %w", err)
+	}
+	return keys.NewManager(st, box, keys.Options{
+		DefaultAlgorithm: cfg.Keys.Algorithm,
+		Overlap:          cfg.Keys.Overlap,
+		Logger:           log,
+	}), nil
+}
+
+// Open builds a node from cfg: it opens and migrates the store, bootstraps
+// the default tenant on first start and prepares the HTTP server. It does
+// not serve yet.
+func Open(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options) (n *Node, err error) {
+	if opts.Stdout == nil {
+		opts.Stdout = os.Stdout
+	}
+	n = &Node{cfg: cfg, opts: opts, log: log, registry: prometheus.NewRegistry()}
+	defer func() {
+		if err != nil {
+			n.closeAll()
+		}
+	}()
+	n.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	raw, err := OpenStore(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	n.store = raw
+	if n.store, err = instrumented.Wrap(raw, n.registry); err != nil {
+		return nil, fmt.Errorf("instrumenting store: %w", err)
+	}
+	if n.keys, err = OpenKeys(cfg, n.store, log); err != nil {
+		return nil, err
+	}
+	em, err := event.NewMetrics(n.registry)
+	if err != nil {
+		return nil, fmt.Errorf("registering event metrics: %w", err)
+	}
+	n.bus = event.NewBus(event.Options{Logger: log, Metrics: em},
+		event.NewLogSink(log),
+		event.NewStoreSink(n.store))
+	hasher := newBoundedHasher(password.NewHasher(cfg.Password.Params()))
+	if err := bootstrap(ctx, bootstrapDeps{
+		store: n.store, keys: n.keys, hasher: hasher, log: log, out: opts.Stdout,
+		adminPassword: cfg.Bootstrap.AdminPassword.Value(),
+		clientSecret:  cfg.Bootstrap.ClientSecret.Value(),
+		publicURL:     cfg.PublicURL,
+	}); err != nil {
+		return nil, fmt.Errorf("bootstrapping: %w", err)
+	}
+
+	n.server, err = server.New(server.Config{
+		Listen:          cfg.Listen,
+		CertFile:        cfg.TLS.CertFile,
+		KeyFile:         cfg.TLS.KeyFile,
+		BodyLimit:       int(cfg.HTTP.BodyLimit),
+		ReadTimeout:     cfg.HTTP.ReadTimeout,
+		WriteTimeout:    cfg.HTTP.WriteTimeout,
+		IdleTimeout:     cfg.HTTP.IdleTimeout,
+		ShutdownTimeout: cfg.HTTP.ShutdownTimeout,
+		TrustedProxies:  cfg.HTTP.TrustedProxies,
+	}, log, n.registry, n.store.Ping)
+	if err != nil {
+		return nil, err
+	}
+	admin.New(admin.Deps{
+		Store:  n.store,
+		Hasher: hasher,
+		Keys:   n.keys,
+		Audit:  n.bus,
+		Log:    log,
+	}).Mount(n.server.App())
+	return n, nil
+}
+
+// Serve serves HTTP until ctx is done (SIGTERM, SIGINT), then drains
+// in-flight requests, flushes the event bus and closes the store.
+func (n *Node) Serve(ctx context.Context) error {
+	ln, err := n.server.Listen()
+	if err != nil {
+		n.closeAll()
+		return err
+	}
+	n.log.InfoContext(ctx, "latch is serving", "listen", ln.Addr().String(), "public_url", n.cfg.PublicURL, "store", n.cfg.Store.Driver)
+	n.bus.Publish(event.Event{Action: event.ServerStart, Actor: event.ActorSystem, Outcome: event.OutcomeSuccess, Detail: map[string]any{"version": n.opts.Version}})
+	hk := n.startHousekeeping(ctx)
+	serr := n.server.Serve(ctx, ln)
+	<-hk
+	n.closeAll()
+	return serr
+}
+
+// Server returns the node's HTTP server, for in-process tests.
+func (n *Node) Server() *server.Server { return n.server }
+
+// Store returns the node's store.
+func (n *Node) Store() store.Store { return n.store }
+
+// Close releases everything Open acquired; use it when Serve is not called.
+func (n *Node) Close() { n.closeAll() }
+
+func (n *Node) closeAll() {
+	if n.bus != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := n.bus.Close(ctx); err != nil {
+			n.log.Warn("flushing events", "err", err)
+		}
+		cancel()
+		n.bus = nil
+	}
+	if n.store != nil {
+		if err := n.store.Close(); err != nil && !errors.Is(err, context.Canceled) {
+			n.log.Warn("closing store", "err", err)
+		}
+		n.store = nil
+	}
+}
