@@ -102,7 +102,8 @@ func (a *API) createTenant(c *fiber.Ctx) error {
 		}
 		return fault.New(fault.CodeInternal, "internal error").WithCause(fmt.Errorf("creating signing keys: %w", err))
 	}
-	a.audit(c, t.ID, event.TenantCreate, "tenant:"+t.ID, store.OutcomeSuccess, map[string]any{"name": t.Name})
+	// Tenant events belong to the default tenant, where the operator acted.
+	a.audit(c, "", event.TenantCreate, "tenant:"+t.ID, store.OutcomeSuccess, map[string]any{"name": t.Name})
 	c.Location(c.Path() + "/" + t.ID)
 	return c.Status(fiber.StatusCreated).JSON(toTenantJSON(t))
 }
@@ -170,7 +171,7 @@ func (a *API) updateTenant(c *fiber.Ctx) error {
 	if t, err = a.d.Store.UpdateTenant(c.UserContext(), t); err != nil {
 		return storeError("tenant", err)
 	}
-	a.audit(c, t.ID, event.TenantUpdate, "tenant:"+t.ID, store.OutcomeSuccess, nil)
+	a.audit(c, "", event.TenantUpdate, "tenant:"+t.ID, store.OutcomeSuccess, nil)
 	return c.JSON(toTenantJSON(t))
 }
 
@@ -185,6 +186,6 @@ func (a *API) deleteTenant(c *fiber.Ctx) error {
 	if err := a.d.Store.DeleteTenant(c.UserContext(), t.ID); err != nil {
 		return storeError("tenant", err)
 	}
-	a.audit(c, tenantOf(c).ID, event.TenantDelete, "tenant:"+t.ID, store.OutcomeSuccess, map[string]any{"name": t.Name})
+	a.audit(c, "", event.TenantDelete, "tenant:"+t.ID, store.OutcomeSuccess, map[string]any{"name": t.Name})
 	return c.SendStatus(fiber.StatusNoContent)
 }
