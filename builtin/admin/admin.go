@@ -52,7 +52,9 @@ type Deps struct {
 	Hasher PasswordHasher
 	Keys   KeyManager
 	Audit  Auditor
-	Log    *slog.Logger
+	// Extensions, when set, backs GET /extensions.
+	Extensions Extensions
+	Log        *slog.Logger
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
 }
@@ -152,5 +154,7 @@ func (a *API) table() []route {
 		{post, "/keys/rotate", "Rotate the tenant's signing key", rotateInput{}, rotateOutput{}, ok, a.rotateKeys},
 
 		{get, "/audit", "Query the audit log, newest first", nil, list[auditJSON]{}, ok, a.queryAudit},
+
+		{get, "/extensions", "Extension modules, loaded instances with their health, and the tenant's enabled instances per kind", nil, extensionsJSON{}, ok, a.listExtensions},
 	}
 }

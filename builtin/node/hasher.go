@@ -32,3 +32,11 @@ func (b *boundedHasher) Verify(pw, encoded string) (ok, needsRehash bool, err er
 	defer func() { <-b.sem }()
 	return b.h.Verify(pw, encoded)
 }
+
+// SimulateVerify spends the work of a failed Verify once a slot is free, so
+// that an unknown username costs the same time as a wrong password.
+func (b *boundedHasher) SimulateVerify(pw string) {
+	b.sem <- struct{}{}
+	defer func() { <-b.sem }()
+	b.h.SimulateVerify(pw)
+}

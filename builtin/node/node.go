@@ -32,14 +32,15 @@ import (
 
 // Node is one running Latch process.
 type Node struct {
-	cfg      config.Config
-	opts     Options
-	log      *slog.Logger
-	registry *prometheus.Registry
-	store    store.Store
-	keys     *keys.Manager
-	bus      *event.Bus
-	server   *server.Server
+	cfg        config.Config
+	opts       Options
+	log        *slog.Logger
+	registry   *prometheus.Registry
+	store      store.Store
+	keys       *keys.Manager
+	bus        *event.Bus
+	extensions *extensions
+	server     *server.Server
 }
 
 // Options tune Open beyond the configuration.
@@ -103,11 +104,11 @@ func OpenKeys(cfg config.Config, st store.Store, log *slog.Logger) (*keys.Manage
 // Open builds a node from cfg: it opens and migrates the store, bootstraps
 // the default tenant on first start and prepares the HTTP server. It does
 // not serve yet.
-func Open(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options) (n *Node, err error) {
+func Open(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options) (_ *Node, err error) {
 	if opts.Stdout == nil {
 		opts.Stdout = os.Stdout
 	}
-	n = &Node{cfg: cfg, opts: opts, log: log, registry: prometheus.NewRegistry()}
+	n := &Node{cfg: cfg, opts: opts, log: log, registry: prometheus.NewRegistry()}
 	defer func() {
 		if err != nil {
 			n.closeAll()
@@ -134,6 +135,9 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options
 		event.NewLogSink(log),
 		event.NewStoreSink(n.store))
 	hasher := newBoundedHasher(password.NewHasher(cfg.Password.Params()))
+	if err := n.loadExtensions(ctx, hasher); err != nil {
+		return nil, err
+	}
 	if err := bootstrap(ctx, bootstrapDeps{
 		store: n.store, keys: n.keys, hasher: hasher, log: log, out: opts.Stdout,
 		adminPassword: cfg.Bootstrap.AdminPassword.Value(),
@@ -158,11 +162,12 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options
 		return nil, err
 	}
 	admin.New(admin.Deps{
-		Store:  n.store,
-		Hasher: hasher,
-		Keys:   n.keys,
-		Audit:  n.bus,
-		Log:    log,
+		Store:      n.store,
+		Hasher:     hasher,
+		Keys:       n.keys,
+		Audit:      n.bus,
+		Extensions: n.extensions,
+		Log:        log,
 	}).Mount(n.server.App())
 	return n, nil
 }
@@ -194,6 +199,14 @@ func (n *Node) Store() store.Store { return n.store }
 func (n *Node) Close() { n.closeAll() }
 
 func (n *Node) closeAll() {
+	if n.extensions != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := n.extensions.Close(ctx); err != nil {
+			n.log.WarnContext(ctx, "closing extensions", "err", err)
+		}
+		cancel()
+		n.extensions = nil
+	}
 	if n.bus != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		if err := n.bus.Close(ctx); err != nil {

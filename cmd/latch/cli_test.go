@@ -5,8 +5,10 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // latch runs the built binary with args and stdin; it returns stdout,
@@ -78,6 +80,42 @@ func TestAdminCLI(t *testing.T) {
 		t.Fatalf("acme's client visible in the default tenant: %s", out)
 	}
 
+	out, stderr, code = latch(t, env, "", "admin", "extensions")
+	var ext struct {
+		Modules   []struct{ ID, Kind string }
+		Instances []struct {
+			Name    string
+			Healthy bool
+		}
+		Enabled map[string][]string
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &ext) != nil {
+		t.Fatalf("extensions: %d %s %s", code, out, stderr)
+	}
+	if len(ext.Modules) < 4 || len(ext.Instances) != len(ext.Modules) {
+		t.Fatalf("default instances: one per builtin module expected: %s", out)
+	}
+	for _, in := range ext.Instances {
+		if !in.Healthy {
+			t.Errorf("instance %s unhealthy", in.Name)
+		}
+	}
+	if got := ext.Enabled["userstore"]; len(got) != 1 || got[0] != "userstore.local" {
+		t.Errorf("enabled user stores: %v", got)
+	}
+
+	// Audit events reach the store asynchronously: allow them a moment.
+	for i := 0; ; i++ {
+		out, _, code = latch(t, env, "", "admin", "audit", "--action", "tenant.create")
+		if code == 0 && strings.Contains(out, `"action": "tenant.create"`) && strings.Contains(out, `"actor": "client:latch-admin"`) {
+			break
+		}
+		if i == 50 {
+			t.Fatalf("audit query: %d %s", code, out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
 	_, stderr, code = latch(t, []string{"LATCH_URL=" + p.url, "LATCH_ADMIN_CLIENT_SECRET=wrong"}, "", "admin", "users", "list")
 	if code == 0 || !strings.Contains(stderr, "unauthenticated") {
 		t.Fatalf("wrong secret: %d %q", code, stderr)
@@ -119,6 +157,16 @@ func TestOperatorCommands(t *testing.T) {
 	if code == 0 || !strings.Contains(stderr, "nope") {
 		t.Fatalf("rotate for a missing tenant: %d %q", code, stderr)
 	}
+	// A bad extension configuration stops the start and names the field.
+	bad := filepath.Join(t.TempDir(), "latch.yaml")
+	if err := os.WriteFile(bad, []byte("extensions:\n  instances:\n    - name: limiter\n      module: throttle.local\n      config: {no_such_option: 1}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, code = latch(t, nil, "", "serve", "--config", bad, "--data", t.TempDir(), "--listen", "127.0.0.1:0")
+	if code == 0 || !strings.Contains(stderr, "no_such_option") || !strings.Contains(stderr, "limiter") {
+		t.Fatalf("bad extension config: %d %q", code, stderr)
+	}
+
 	out, _, code = latch(t, nil, "", "version")
 	if code != 0 || !strings.HasPrefix(out, "latch ") {
 		t.Fatalf("version: %d %q", code, out)

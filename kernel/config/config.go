@@ -46,6 +46,37 @@ type Config struct {
 	Keys KeysConfig `yaml:"keys"`
 	// Password configures password hashing.
 	Password PasswordConfig `yaml:"password"`
+	// Extensions lists the extension instances to load and which tenants
+	// use them. It is set in the file only (it has no environment
+	// variables).
+	Extensions ExtensionsConfig `yaml:"extensions"`
+}
+
+// ExtensionsConfig lists extension instances and their per-tenant
+// enablement (see kernel/extension). Kinds are named by their abi names:
+// authenticator, grant, userstore, claims, throttler, provisioner.
+type ExtensionsConfig struct {
+	// Instances are loaded in order at start. Empty: one instance of every
+	// builtin module, named after the module, with its default
+	// configuration.
+	Instances []ExtensionInstance `yaml:"instances" env:"-"`
+	// Default maps a kind to the ordered instance names tenants use when
+	// they set nothing themselves. A kind missing here uses every instance
+	// of that kind, in load order.
+	Default map[string][]string `yaml:"default" env:"-"`
+	// Tenants maps a tenant name to its own kind → instance names lists.
+	Tenants map[string]map[string][]string `yaml:"tenants" env:"-"`
+}
+
+// ExtensionInstance configures one extension instance.
+type ExtensionInstance struct {
+	// Name names the instance; empty means the module id.
+	Name string `yaml:"name"`
+	// Module is the module id, e.g. "userstore.local".
+	Module string `yaml:"module"`
+	// Config is the instance's configuration, checked against the module's
+	// JSON Schema when the node loads it.
+	Config map[string]any `yaml:"config"`
 }
 
 // StoreConfig configures the storage backend.

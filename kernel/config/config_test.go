@@ -175,6 +175,34 @@ http:
 	}
 }
 
+func TestExtensionsSection(t *testing.T) {
+	path := writeYAML(t, `extensions:
+  instances:
+    - name: corp
+      module: userstore.local
+      config: {read_only: true, nested: {a: [1, 2]}}
+    - module: authn.password
+  default: {userstore: [corp]}
+  tenants:
+    acme: {userstore: []}
+`)
+	c, err := Load(path, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := c.Extensions
+	if len(e.Instances) != 2 || e.Instances[0].Name != "corp" || e.Instances[0].Module != "userstore.local" ||
+		e.Instances[0].Config["read_only"] != true || e.Instances[1].Name != "" || e.Instances[1].Module != "authn.password" {
+		t.Fatalf("instances: %+v", e.Instances)
+	}
+	if !slices.Equal(e.Default["userstore"], []string{"corp"}) {
+		t.Errorf("default: %v", e.Default)
+	}
+	if l, ok := e.Tenants["acme"]["userstore"]; !ok || len(l) != 0 {
+		t.Errorf("an explicitly empty tenant list must survive: %v", e.Tenants)
+	}
+}
+
 func TestLoadDefaultFile(t *testing.T) {
 	dir := t.TempDir()
 	t.Chdir(dir)
@@ -218,6 +246,8 @@ func TestStrictYAML(t *testing.T) {
 		{"syntax error", "listen: [\n", []string{"parsing YAML", "line"}},
 		{"two documents", "listen: a:1\n---\nlisten: b:2\n", []string{"more than one document"}},
 		{"duplicate key", "listen: a:1\nlisten: b:2\n", []string{"line 2", "already defined"}},
+		{"unknown key in an extension instance", "extensions:\n  instances:\n    - name: a\n      modul: userstore.local\n", []string{"line 4", "modul"}},
+		{"unknown extensions key", "extensions:\n  instance: []\n", []string{`unknown key "extensions.instance" (did you mean "extensions.instances"?)`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -356,6 +386,9 @@ func TestEnvVarsCoverEveryLeaf(t *testing.T) {
 	walk = func(n *yaml.Node, prefix string) {
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i].Value, n.Content[i+1]
+			if prefix == "" && k == "extensions" {
+				continue // file-only section (env:"-"): lists and maps of instances
+			}
 			if v.Kind == yaml.MappingNode {
 				walk(v, prefix+k+"_")
 				continue

@@ -244,8 +244,8 @@ func collectLeaves(t reflect.Type, prefix string, index []int) []leaf {
 	for i := range t.NumField() {
 		f := t.Field(i)
 		name := yamlName(f)
-		if !f.IsExported() || name == "" || name == "-" {
-			continue
+		if !f.IsExported() || name == "" || name == "-" || f.Tag.Get("env") == "-" {
+			continue // file-only fields (env:"-") have no variable
 		}
 		idx := append(slices.Clone(index), i)
 		if isSection(f.Type) {

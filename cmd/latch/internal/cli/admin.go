@@ -113,7 +113,8 @@ The server is --url / LATCH_URL (default http://127.0.0.1:8080).`,
 	pf.StringVar(&a.tenant, "tenant", envOr("LATCH_TENANT", "default"), "tenant to act on")
 	pf.StringVar(&a.clientID, "client-id", envOr("LATCH_ADMIN_CLIENT_ID", "latch-admin"), "admin client id")
 	pf.StringVar(&a.secret, "client-secret", os.Getenv("LATCH_ADMIN_CLIENT_SECRET"), "admin client secret")
-	cmd.AddCommand(newAdminUsersCmd(a), newAdminClientsCmd(a), newAdminTenantsCmd(a), newAdminGroupsCmd(a), newAdminRolesCmd(a))
+	cmd.AddCommand(newAdminUsersCmd(a), newAdminClientsCmd(a), newAdminTenantsCmd(a), newAdminGroupsCmd(a), newAdminRolesCmd(a),
+		newAdminExtensionsCmd(a), newAdminAuditCmd(a))
 	return cmd
 }
 
@@ -479,6 +480,44 @@ func newAdminRolesCmd(a *adminClient) *cobra.Command {
 		},
 	}
 	cmd.AddCommand(append(crud(a, "/roles", "role"), create, assign, unassign)...)
+	return cmd
+}
+
+func newAdminExtensionsCmd(a *adminClient) *cobra.Command {
+	return &cobra.Command{
+		Use:   "extensions",
+		Short: "List extension modules, loaded instances with their health, and the tenant's enabled instances",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var out any
+			if err := a.do(cmd.Context(), http.MethodGet, "/extensions", nil, nil, &out); err != nil {
+				return err
+			}
+			return printJSON(cmd.OutOrStdout(), out)
+		},
+	}
+}
+
+func newAdminAuditCmd(a *adminClient) *cobra.Command {
+	cmd := &cobra.Command{Use: "audit", Short: "Query the audit log, newest first", Args: cobra.NoArgs}
+	q := listFlags(cmd)
+	filters := map[string]*string{}
+	for _, f := range []string{"actor", "action", "target", "outcome", "since", "until"} {
+		filters[f] = cmd.Flags().String(f, "", "filter by "+f+map[bool]string{true: " (RFC 3339 time)", false: ""}[f == "since" || f == "until"])
+	}
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		v := url.Values{}
+		for k, p := range filters {
+			if *p != "" {
+				v.Set(k, *p)
+			}
+		}
+		var out any
+		if err := a.do(cmd.Context(), http.MethodGet, "/audit", q(v), nil, &out); err != nil {
+			return err
+		}
+		return printJSON(cmd.OutOrStdout(), out)
+	}
 	return cmd
 }
 
