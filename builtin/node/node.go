@@ -67,9 +67,15 @@ func OpenStore(ctx context.Context, cfg config.Config) (store.Store, error) {
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 			return nil, fmt.Errorf("creating data folder: %w", err)
 		}
-		st, err = sqlite.Open(ctx, path)
+		var opts []sqlite.Option
+		if cfg.Store.MaxOpenConns > 0 {
+			opts = append(opts, sqlite.WithReadConns(cfg.Store.MaxOpenConns))
+		}
+		st, err = sqlite.Open(ctx, path, opts...)
 	case "postgres":
-		st, err = postgres.Open(ctx, cfg.Store.DSN.Value())
+		st, err = postgres.Open(ctx, cfg.Store.DSN.Value(),
+			postgres.WithMaxConns(cfg.Store.MaxOpenConns),
+			postgres.WithMaxConnLifetime(cfg.Store.ConnMaxLifetime))
 	default:
 		return nil, fmt.Errorf("store.driver: unknown driver %q (want sqlite or postgres)", cfg.Store.Driver)
 	}

@@ -87,12 +87,12 @@ type StoreConfig struct {
 	// DataDir/latch.db), for postgres a URL or key=value string (required).
 	// Its password is masked when printed.
 	DSN DSN `yaml:"dsn"`
-	// MaxOpenConns caps open connections; 0 lets the backend choose.
+	// MaxOpenConns caps open connections; 0 lets the backend choose. For
+	// sqlite it sizes the reader pool (writes always use one connection);
+	// for postgres it caps the pool (default: max(4, CPUs)).
 	MaxOpenConns int `yaml:"max_open_conns"`
-	// MaxIdleConns caps idle connections kept for reuse; 0 lets the backend
-	// choose.
-	MaxIdleConns int `yaml:"max_idle_conns"`
-	// ConnMaxLifetime closes connections older than this; 0 keeps them.
+	// ConnMaxLifetime closes postgres connections older than this; 0 keeps
+	// pgxpool's default of one hour. sqlite ignores it.
 	ConnMaxLifetime time.Duration `yaml:"conn_max_lifetime"`
 }
 

@@ -27,7 +27,6 @@
 //	LATCH_STORE_DRIVER              store.driver
 //	LATCH_STORE_DSN                 store.dsn
 //	LATCH_STORE_MAX_OPEN_CONNS      store.max_open_conns
-//	LATCH_STORE_MAX_IDLE_CONNS      store.max_idle_conns
 //	LATCH_STORE_CONN_MAX_LIFETIME   store.conn_max_lifetime
 //	LATCH_TLS_CERT_FILE             tls.cert_file
 //	LATCH_TLS_KEY_FILE              tls.key_file

@@ -51,7 +51,6 @@ func (c Config) Validate() error {
 	v.oneOf("store.driver", c.Store.Driver, "sqlite", "postgres")
 	v.check(c.Store.DSN != "", "store.dsn", "must not be empty (required for the %s driver)", c.Store.Driver)
 	v.check(c.Store.MaxOpenConns >= 0, "store.max_open_conns", "must be >= 0")
-	v.check(c.Store.MaxIdleConns >= 0, "store.max_idle_conns", "must be >= 0")
 	v.check(c.Store.ConnMaxLifetime >= 0, "store.conn_max_lifetime", "must be >= 0")
 
 	hasCert, hasKey := c.TLS.CertFile != "", c.TLS.KeyFile != ""

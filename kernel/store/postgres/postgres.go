@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -39,12 +40,43 @@ type Store struct {
 	pool *pgxpool.Pool
 }
 
+// Option tunes the connection pool beyond what the DSN says.
+type Option func(*pgxpool.Config)
+
+// WithMaxConns caps the pool's open connections; n <= 0 keeps pgxpool's
+// default (the larger of 4 and the number of CPUs) or the DSN's
+// pool_max_conns.
+func WithMaxConns(n int) Option {
+	return func(c *pgxpool.Config) {
+		if n > 0 {
+			c.MaxConns = int32(min(n, 1<<20)) //nolint:gosec // bounded above
+		}
+	}
+}
+
+// WithMaxConnLifetime closes connections older than d; d <= 0 keeps the
+// default (one hour) or the DSN's pool_max_conn_lifetime.
+func WithMaxConnLifetime(d time.Duration) Option {
+	return func(c *pgxpool.Config) {
+		if d > 0 {
+			c.MaxConnLifetime = d
+		}
+	}
+}
+
 // Open connects to the database named by dsn, a libpq connection string or
 // URL (pgxpool's pool_* parameters and run-time parameters such as
 // search_path are honoured), and checks that it answers. Call Migrate
 // before using a new or upgraded database.
-func Open(ctx context.Context, dsn string) (*Store, error) {
-	pool, err := pgxpool.New(ctx, dsn)
+func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
+	pc, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("parsing postgres dsn: %w", err)
+	}
+	for _, o := range opts {
+		o(pc)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, pc)
 	if err != nil {
 		return nil, fmt.Errorf("opening postgres pool: %w", err)
 	}

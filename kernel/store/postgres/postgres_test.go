@@ -93,3 +93,42 @@ func TestConformance(t *testing.T) {
 	}
 	storetest.Run(t, func(t *testing.T) store.Store { return open(t) })
 }
+
+// TestMaxConns: WithMaxConns caps the pool, whatever the DSN allowed.
+func TestMaxConns(t *testing.T) {
+	dsn := os.Getenv(dsnEnv)
+	if dsn == "" {
+		t.Skipf("set %s to a PostgreSQL connection string to run the PostgreSQL tests", dsnEnv)
+	}
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	app := "latch_pool_" + hex.EncodeToString(b)
+	ctx := t.Context()
+	s, err := postgres.Open(ctx, withParams(t, dsn, map[string]string{"application_name": app, "pool_max_conns": "16"}),
+		postgres.WithMaxConns(2), postgres.WithMaxConnLifetime(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = s.Close() }()
+	done := make(chan error, 32)
+	for range 32 {
+		go func() { done <- s.Ping(ctx) }()
+	}
+	for range 32 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = c.Close(ctx) }()
+	var n int
+	if err := c.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE application_name = $1`, app).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n < 1 || n > 2 {
+		t.Fatalf("%d connections open, want 1 or 2", n)
+	}
+}
