@@ -49,7 +49,7 @@ type Option func(*pgxpool.Config)
 func WithMaxConns(n int) Option {
 	return func(c *pgxpool.Config) {
 		if n > 0 {
-			c.MaxConns = int32(min(n, 1<<20)) //nolint:gosec // bounded above
+			c.MaxConns = int32(min(n, 1<<20))
 		}
 	}
 }
