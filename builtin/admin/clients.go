@@ -9,6 +9,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/latchid/latch/kernel/config"
 	"github.com/latchid/latch/kernel/event"
 	"github.com/latchid/latch/kernel/fault"
 	"github.com/latchid/latch/kernel/secret"
@@ -18,7 +19,7 @@ import (
 // minClientSecretLen is the shortest secret an operator may choose. Secrets
 // Latch generates are 256-bit random values; chosen ones must carry enough
 // entropy that a fast hash protects them (see secret.HashClientSecret).
-const minClientSecretLen = 32
+const minClientSecretLen = config.MinClientSecretLength
 
 // Token endpoint authentication methods (OpenID Connect Core section 9).
 var authMethods = []string{"client_secret_basic", "client_secret_post", "client_secret_jwt", "private_key_jwt", "none"}

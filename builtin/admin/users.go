@@ -9,6 +9,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/latchid/latch/kernel/config"
 	"github.com/latchid/latch/kernel/event"
 	"github.com/latchid/latch/kernel/fault"
 	"github.com/latchid/latch/kernel/password"
@@ -17,7 +18,7 @@ import (
 
 // minPasswordLen is the shortest password the admin API accepts (NIST SP
 // 800-63B section 5.1.1.2 asks for at least 8 characters).
-const minPasswordLen = 8
+const minPasswordLen = config.MinPasswordLength
 
 // userJSON is a user as the API shows it. The password hash never leaves
 // the server.

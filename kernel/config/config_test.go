@@ -511,6 +511,9 @@ func TestValidate(t *testing.T) {
 		{"password parallelism", func(c *Config) { c.Password.Parallelism = 0 }, []string{"password.parallelism: must be >= 1"}},
 		{"password memory", func(c *Config) { c.Password.Memory = 4 }, []string{"password.memory: must be between 8 KiB per lane (8)"}},
 		{"password iterations", func(c *Config) { c.Password.Iterations = 1000 }, []string{"password.iterations: must be between 1 and 64"}},
+		{"weak bootstrap client secret", func(c *Config) { c.Bootstrap.ClientSecret = "short-secret" }, []string{"bootstrap.client_secret: must be at least 32 characters"}},
+		{"strong bootstrap client secret", func(c *Config) { c.Bootstrap.ClientSecret = Secret(strings.Repeat("s", 32)) }, nil},
+		{"short bootstrap password", func(c *Config) { c.Bootstrap.AdminPassword = "1234567" }, []string{"bootstrap.admin_password: must be 8 to 1024 characters"}},
 		{"every error reported", func(c *Config) {
 			c.HTTP.BodyLimit, c.LogLevel, c.Keys.Overlap = 0, "loud", 0
 		}, []string{"http.body_limit:", "log_level:", "keys.overlap:"}},

@@ -76,6 +76,16 @@ func (c Config) Validate() error {
 		v.add(fmt.Sprintf("http.trusted_proxies[%d]", i), "%q is not an IP address or CIDR prefix", p)
 	}
 
+	// The same floors as the admin API applies to chosen credentials: a
+	// client secret is stored under a fast hash, so it must carry its own
+	// entropy; a password follows NIST SP 800-63B's minimum of 8.
+	if s := c.Bootstrap.ClientSecret.Value(); s != "" && len(s) < MinClientSecretLength {
+		v.add("bootstrap.client_secret", "must be at least %d characters (generate one with: openssl rand -base64 32)", MinClientSecretLength)
+	}
+	if p := c.Bootstrap.AdminPassword.Value(); p != "" && (len([]rune(p)) < MinPasswordLength || len(p) > password.MaxLength) {
+		v.add("bootstrap.admin_password", "must be %d to %d characters", MinPasswordLength, password.MaxLength)
+	}
+
 	if err := keys.CheckAlgorithm(c.Keys.Algorithm); err != nil {
 		v.add("keys.algorithm", "must be one of %v, got %q", keys.SupportedAlgorithms(), c.Keys.Algorithm)
 	}
@@ -95,6 +105,14 @@ func (c Config) Validate() error {
 	}
 	return errors.Join(v.errs...)
 }
+
+// Floors for credentials an operator chooses.
+const (
+	// MinClientSecretLength is the shortest client secret accepted.
+	MinClientSecretLength = 32
+	// MinPasswordLength is the shortest password accepted.
+	MinPasswordLength = 8
+)
 
 type validator struct{ errs []error }
 
