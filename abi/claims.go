@@ -32,20 +32,20 @@ const (
 //	 "subject":"u-42","claims":{"given_name":"Alice","hd":"example.com"}}
 type MapRequest struct {
 	// Tenant is the name of the tenant.
-	Tenant string `json:"tenant"`
+	Tenant string `json:"tenant" wire:"1"`
 	// From is the dialect of Claims; one of the Dialect... constants.
-	From string `json:"from"`
+	From string `json:"from" wire:"2"`
 	// To is the dialect wanted.
-	To string `json:"to"`
+	To string `json:"to" wire:"3"`
 	// Issuer names the upstream identity provider when From or To is
 	// DialectRemote.
-	Issuer string `json:"issuer,omitempty"`
+	Issuer string `json:"issuer,omitempty" wire:"4"`
 	// Subject is whom the claims describe, when known.
-	Subject string `json:"subject,omitempty"`
+	Subject string `json:"subject,omitempty" wire:"5"`
 	// Claims holds the claims to translate.
-	Claims map[string]any `json:"claims"`
+	Claims map[string]any `json:"claims" wire:"6"`
 	// Config is this extension instance's configuration for the tenant.
-	Config json.RawMessage `json:"config,omitempty"`
+	Config json.RawMessage `json:"config,omitempty" wire:"7"`
 }
 
 // MapResponse carries the translated claims. Mappers run in a chain: each
@@ -53,7 +53,7 @@ type MapRequest struct {
 // passes it through unchanged unless it means to drop it.
 type MapResponse struct {
 	// Claims holds the claims in the To dialect.
-	Claims map[string]any `json:"claims"`
+	Claims map[string]any `json:"claims" wire:"1"`
 	// Error says why the mapping failed.
-	Error *Error `json:"error,omitempty"`
+	Error *Error `json:"error,omitempty" wire:"2"`
 }

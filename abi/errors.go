@@ -13,9 +13,9 @@ package abi
 type Error struct {
 	// Code is one of the Code... constants. An unknown code is read as
 	// CodeInternal.
-	Code string `json:"code"`
+	Code string `json:"code" wire:"1"`
 	// Message is a short, human-readable sentence safe for clients.
-	Message string `json:"message,omitempty"`
+	Message string `json:"message,omitempty" wire:"2"`
 }
 
 // Error codes. They are protocol-neutral: each front door maps them to its
