@@ -1,0 +1,481 @@
+package oauth
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"mime"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/handler/oauth2"
+
+	"github.com/latchid/latch/builtin/server"
+	"github.com/latchid/latch/kernel/event"
+)
+
+// Paths of a tenant's endpoints, below its base: "" for the default
+// tenant, "/t/{tenant}" for the others. The issuer is the public URL plus
+// the base.
+const (
+	// PathOpenIDConfiguration is OpenID Connect Discovery 1.0 section 4.
+	PathOpenIDConfiguration = "/.well-known/openid-configuration"
+	// PathAuthorizationServer is RFC 8414 section 3. For a tenant under
+	// /t/{tenant} it is also served at the form of section 3.1:
+	// /.well-known/oauth-authorization-server/t/{tenant}.
+	PathAuthorizationServer = "/.well-known/oauth-authorization-server"
+	// PathJWKS serves the tenant's JWK Set (RFC 7517 section 5), the
+	// jwks_uri of discovery.
+	PathJWKS = "/.well-known/jwks.json"
+	// PathToken is the token endpoint (RFC 6749 section 3.2).
+	PathToken = "/oauth2/token" //nolint:gosec // G101: a URL path, not a credential.
+	// PathIntrospect is the introspection endpoint (RFC 7662 section 2).
+	PathIntrospect = "/oauth2/introspect"
+	// PathRevoke is the revocation endpoint (RFC 7009 section 2).
+	PathRevoke = "/oauth2/revoke"
+)
+
+// metadataMaxAge is how long clients may cache discovery documents and the
+// JWK Set. Prepare a key (keys.Manager.PrepareNext) at least this long
+// before rotating to it, so every cached JWK Set already holds it.
+const metadataMaxAge = "public, max-age=300"
+
+// repeatableParams may appear more than once in a request (RFC 8707
+// section 2, RFC 8693 section 2.1); no other parameter may (RFC 6749
+// section 3.2).
+var repeatableParams = map[string]bool{"resource": true, "audience": true}
+
+// tenantHandler serves a request for a resolved tenant; ctx carries it.
+type tenantHandler func(ctx context.Context, c *fiber.Ctx, t tenantInfo) error
+
+// Mount adds the provider's routes to app, for the default tenant at the
+// root and for every other tenant under /t/:tenant:
+//
+//	GET  {base}/.well-known/openid-configuration
+//	GET  {base}/.well-known/oauth-authorization-server
+//	GET  /.well-known/oauth-authorization-server/t/:tenant   (RFC 8414 section 3.1)
+//	GET  {base}/.well-known/jwks.json
+//	POST {base}/oauth2/token
+//	POST {base}/oauth2/introspect
+//	POST {base}/oauth2/revoke
+//
+// GET routes also answer HEAD. Any other method on these paths gets 405
+// with an RFC 6749 error body and an Allow header.
+func (p *Provider) Mount(app *fiber.App) {
+	for _, base := range []struct {
+		prefix string
+		named  bool
+	}{{"", false}, {"/t/:tenant", true}} {
+		for _, rt := range []struct {
+			method, path string
+			h            tenantHandler
+		}{
+			{fiber.MethodGet, PathOpenIDConfiguration, p.discovery},
+			{fiber.MethodGet, PathAuthorizationServer, p.discovery},
+			{fiber.MethodGet, PathJWKS, p.jwks},
+			{fiber.MethodPost, PathToken, p.token},
+			{fiber.MethodPost, PathIntrospect, p.introspect},
+			{fiber.MethodPost, PathRevoke, p.revoke},
+		} {
+			if rt.method == fiber.MethodGet {
+				app.Get(base.prefix+rt.path, p.serve(base.named, rt.h)) // and HEAD
+				app.All(base.prefix+rt.path, methodNotAllowed("GET, HEAD"))
+				continue
+			}
+			app.Post(base.prefix+rt.path, p.serve(base.named, rt.h))
+			app.All(base.prefix+rt.path, methodNotAllowed(fiber.MethodPost))
+		}
+	}
+	app.Get(PathAuthorizationServer+"/t/:tenant", p.serve(true, p.discovery))
+	app.All(PathAuthorizationServer+"/t/:tenant", methodNotAllowed("GET, HEAD"))
+}
+
+// serve resolves the tenant and runs h.
+func (p *Provider) serve(named bool, h tenantHandler) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		t, err := p.resolveTenant(c, named)
+		if err != nil {
+			return p.writeError(c, err)
+		}
+		return h(withTenant(c.UserContext(), t), c, t)
+	}
+}
+
+// metadata is the authorization server metadata (RFC 8414 section 2), also
+// served as the OpenID Provider metadata (OpenID Connect Discovery 1.0
+// section 3). It lists only what this slice implements; the OpenID-only
+// fields that describe ID tokens and the authorization endpoint come with
+// them. response_types_supported is required and empty: there is no
+// authorization endpoint yet.
+type metadata struct {
+	Issuer                                    string   `json:"issuer"`
+	JWKSURI                                   string   `json:"jwks_uri"`
+	TokenEndpoint                             string   `json:"token_endpoint"`
+	IntrospectionEndpoint                     string   `json:"introspection_endpoint"`
+	RevocationEndpoint                        string   `json:"revocation_endpoint"`
+	GrantTypesSupported                       []string `json:"grant_types_supported"`
+	ResponseTypesSupported                    []string `json:"response_types_supported"`
+	TokenEndpointAuthMethodsSupported         []string `json:"token_endpoint_auth_methods_supported"`
+	IntrospectionEndpointAuthMethodsSupported []string `json:"introspection_endpoint_auth_methods_supported"`
+	RevocationEndpointAuthMethodsSupported    []string `json:"revocation_endpoint_auth_methods_supported"`
+}
+
+func (p *Provider) discovery(ctx context.Context, c *fiber.Ctx, t tenantInfo) error {
+	c.Set(fiber.HeaderCacheControl, metadataMaxAge)
+	return c.JSON(metadata{
+		Issuer:                            t.issuer,
+		JWKSURI:                           t.issuer + PathJWKS,
+		TokenEndpoint:                     t.issuer + PathToken,
+		IntrospectionEndpoint:             t.issuer + PathIntrospect,
+		RevocationEndpoint:                t.issuer + PathRevoke,
+		GrantTypesSupported:               p.grantTypes,
+		ResponseTypesSupported:            []string{},
+		TokenEndpointAuthMethodsSupported: authMethodsSupported,
+		IntrospectionEndpointAuthMethodsSupported: authMethodsSupported,
+		RevocationEndpointAuthMethodsSupported:    authMethodsSupported,
+	})
+}
+
+// jwks serves the tenant's published keys: active, next, and retiring keys
+// within their overlap.
+func (p *Provider) jwks(ctx context.Context, c *fiber.Ctx, t tenantInfo) error {
+	set, err := p.d.Keys.PublicJWKS(ctx, t.id)
+	if err != nil {
+		return p.writeError(c, errors.Join(errStorage, err))
+	}
+	c.Set(fiber.HeaderCacheControl, metadataMaxAge)
+	return c.JSON(set)
+}
+
+// token serves the token endpoint (RFC 6749 section 3.2).
+func (p *Provider) token(ctx context.Context, c *fiber.Ctx, t tenantInfo) error {
+	info := &requestInfo{}
+	ctx = withRequestInfo(ctx, info)
+	r, form, err := formRequest(ctx, c)
+	if err != nil {
+		return p.deny(c, t, info, "", err)
+	}
+	gt := form.Get("grant_type")
+	switch {
+	case gt == "":
+		return p.deny(c, t, info, gt, fosite.ErrInvalidRequest.WithHint("The grant_type parameter is required."))
+	case !slices.Contains(p.grantTypes, gt):
+		return p.deny(c, t, info, gt, fosite.ErrUnsupportedGrantType.WithHintf("The grant type %q is not supported.", truncate(gt, 64)))
+	}
+	ar, err := p.oauth2.NewAccessRequest(ctx, r, newSession())
+	if err != nil {
+		return p.deny(c, t, info, gt, err)
+	}
+	resp, err := p.oauth2.NewAccessResponse(ctx, ar)
+	if err != nil {
+		return p.deny(c, t, info, gt, err)
+	}
+	resp.SetTokenType("Bearer")
+	body := resp.ToMap()
+	if s, _ := body["scope"].(string); s == "" {
+		delete(body, "scope")
+	}
+	p.auditIssue(c, t, ar, gt)
+	noStore(c)
+	return c.JSON(body)
+}
+
+// introspect serves token introspection (RFC 7662). The caller
+// authenticates as a confidential client of the tenant; any such client
+// may introspect any of the tenant's tokens.
+func (p *Provider) introspect(ctx context.Context, c *fiber.Ctx, t tenantInfo) error {
+	ctx = withRequestInfo(ctx, &requestInfo{})
+	r, form, err := formRequest(ctx, c)
+	if err != nil {
+		return p.writeError(c, err)
+	}
+	cl, err := p.authenticateClient(ctx, r, form)
+	if err != nil {
+		return p.writeError(c, err)
+	}
+	if cl.IsPublic() {
+		return p.writeError(c, fosite.ErrInvalidClient)
+	}
+	token := form.Get("token")
+	if token == "" {
+		return p.writeError(c, fosite.ErrInvalidRequest.WithHint("The token parameter is required."))
+	}
+	noStore(c)
+	_, ar, err := p.oauth2.IntrospectToken(ctx, token, fosite.TokenUse(form.Get("token_type_hint")), newSession())
+	switch {
+	case errors.Is(err, errStorage):
+		return p.writeError(c, err)
+	case err != nil:
+		// RFC 7662 section 2.2: nothing but "active" for a token that is
+		// not active, whatever the reason.
+		return c.JSON(fiber.Map{"active": false})
+	}
+	return c.JSON(introspection(ar))
+}
+
+// introspection is the response of RFC 7662 section 2.2 for an active
+// access token.
+func introspection(ar fosite.Requester) fiber.Map {
+	info := tokenInfo(ar)
+	m := fiber.Map{
+		"active":     true,
+		"token_type": "Bearer",
+		"client_id":  info.ClientID,
+		"sub":        info.Subject,
+		"iss":        info.Issuer,
+		"aud":        info.Audience,
+		"exp":        info.ExpiresAt.Unix(),
+		"iat":        info.IssuedAt.Unix(),
+		"jti":        info.ID,
+	}
+	if len(info.Scopes) > 0 {
+		m["scope"] = strings.Join(info.Scopes, " ")
+	}
+	if s, ok := ar.GetSession().(*oauth2.JWTSession); ok && s.Username != "" {
+		m["username"] = s.Username
+	}
+	return m
+}
+
+// revoke serves token revocation (RFC 7009). An unknown, expired or already
+// revoked token is a success (section 2.2); a token of another client is
+// unauthorized_client.
+func (p *Provider) revoke(ctx context.Context, c *fiber.Ctx, t tenantInfo) error {
+	info := &requestInfo{}
+	ctx = withRequestInfo(ctx, info)
+	r, form, err := formRequest(ctx, c)
+	if err != nil {
+		return p.writeError(c, err)
+	}
+	if form.Get("token") == "" {
+		return p.writeError(c, fosite.ErrInvalidRequest.WithHint("The token parameter is required."))
+	}
+	if err := p.oauth2.NewRevocationRequest(ctx, r); err != nil {
+		return p.writeError(c, err)
+	}
+	detail := map[string]any{}
+	if hint := form.Get("token_type_hint"); hint != "" {
+		detail["token_type_hint"] = truncate(hint, 64)
+	}
+	p.publish(c, t, event.Ref("client", truncate(info.clientID, maxAuditID)), ActionTokenRevoke, "", event.OutcomeSuccess, detail)
+	noStore(c)
+	return c.SendStatus(http.StatusOK)
+}
+
+// formRequest reads the request body as the form of RFC 6749 section 3.2
+// and returns it with an *http.Request for fosite that carries ctx, the
+// form and the Authorization header, and nothing else of the request.
+// Parameters without a value are dropped (section 3.1); a repeated
+// parameter is invalid_request (section 3.2), except those of
+// repeatableParams.
+func formRequest(ctx context.Context, c *fiber.Ctx) (*http.Request, url.Values, error) {
+	mt, _, err := mime.ParseMediaType(c.Get(fiber.HeaderContentType))
+	if err != nil || mt != fiber.MIMEApplicationForm {
+		return nil, nil, fosite.ErrInvalidRequest.WithHint("The request body must be application/x-www-form-urlencoded.")
+	}
+	form, err := url.ParseQuery(string(c.Body()))
+	if err != nil {
+		return nil, nil, fosite.ErrInvalidRequest.WithHint("The request body is not a valid form.")
+	}
+	for k, vs := range form {
+		vs = slices.DeleteFunc(vs, func(v string) bool { return v == "" })
+		switch {
+		case len(vs) == 0:
+			delete(form, k)
+		case len(vs) > 1 && !repeatableParams[k]:
+			return nil, nil, fosite.ErrInvalidRequest.WithHintf("The parameter %q is repeated.", truncate(k, 64))
+		default:
+			form[k] = vs
+		}
+	}
+	r, err := http.NewRequestWithContext(ctx, http.MethodPost, "/", http.NoBody)
+	if err != nil {
+		return nil, nil, err
+	}
+	r.Header.Set(fiber.HeaderContentType, mt)
+	if a := c.Get(fiber.HeaderAuthorization); a != "" {
+		r.Header.Set(fiber.HeaderAuthorization, a)
+	}
+	r.Form, r.PostForm = form, form
+	return r, form, nil
+}
+
+// errorBody is the error response of RFC 6749 section 5.2.
+type errorBody struct {
+	Error       string `json:"error"`
+	Description string `json:"error_description,omitempty"`
+}
+
+// rfcErrors are the error codes this package answers with: RFC 6749
+// section 5.2, RFC 7009 section 2.2.1 and RFC 8707 section 2.
+var rfcErrors = map[string]bool{
+	"invalid_request":         true,
+	"invalid_client":          true,
+	"invalid_grant":           true,
+	"unauthorized_client":     true,
+	"unsupported_grant_type":  true,
+	"invalid_scope":           true,
+	"invalid_target":          true,
+	"unsupported_token_type":  true,
+	"server_error":            true,
+	"temporarily_unavailable": true,
+}
+
+// describe maps err to a status, an RFC error code and a description safe
+// to send. Unexpected errors become server_error and store failures
+// temporarily_unavailable; their causes are never sent.
+func describe(err error) (status int, code, desc string) {
+	if errors.Is(err, errStorage) {
+		return http.StatusServiceUnavailable, "temporarily_unavailable", "The server cannot handle the request now; try again later."
+	}
+	var rfc *fosite.RFC6749Error
+	if !errors.As(err, &rfc) {
+		return http.StatusInternalServerError, "server_error", "The server failed to handle the request."
+	}
+	e := *rfc // GetDescription may compute fields; never touch a shared sentinel
+	status, code = e.CodeField, e.ErrorField
+	if !rfcErrors[code] {
+		switch {
+		case status >= 500:
+			code = "server_error"
+		case status == http.StatusUnauthorized:
+			code = "invalid_client"
+		default:
+			code = "invalid_request"
+		}
+	}
+	switch code {
+	case "server_error":
+		return http.StatusInternalServerError, code, "The server failed to handle the request."
+	case "temporarily_unavailable":
+		return http.StatusServiceUnavailable, code, "The server cannot handle the request now; try again later."
+	case "invalid_client":
+		// One answer for every authentication failure.
+		return http.StatusUnauthorized, code, "Client authentication failed."
+	}
+	if status < 400 || status >= 500 {
+		status = http.StatusBadRequest
+	}
+	return status, code, sanitizeDescription(e.GetDescription())
+}
+
+// writeError answers err in the form of RFC 6749 section 5.2. 5xx answers
+// are logged with their cause.
+func (p *Provider) writeError(c *fiber.Ctx, err error) error {
+	status, code, desc := describe(err)
+	if status >= 500 {
+		p.d.Log.ErrorContext(c.UserContext(), "oauth request failed",
+			slog.String("request_id", server.RequestID(c)), slog.String("path", c.Route().Path),
+			slog.Int("status", status), slog.Any("err", err))
+	}
+	noStore(c)
+	if code == "invalid_client" {
+		// RFC 6749 section 5.2 and RFC 7235 section 3.1.
+		c.Set(fiber.HeaderWWWAuthenticate, `Basic realm="latch", charset="UTF-8"`)
+	}
+	return c.Status(status).JSON(errorBody{Error: code, Description: desc})
+}
+
+// methodNotAllowed answers other methods than allow on an OAuth path.
+func methodNotAllowed(allow string) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		noStore(c)
+		c.Set(fiber.HeaderAllow, allow)
+		return c.Status(http.StatusMethodNotAllowed).JSON(errorBody{
+			Error:       "invalid_request",
+			Description: "The endpoint only accepts " + allow + ".",
+		})
+	}
+}
+
+// noStore forbids caching of token responses and errors (RFC 6749 section
+// 5.1).
+func noStore(c *fiber.Ctx) {
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	c.Set(fiber.HeaderPragma, "no-cache")
+}
+
+// sanitizeDescription keeps error_description within the characters RFC
+// 6749 section 5.2 allows (%x20-21 / %x23-5B / %x5D-7E) and at most 512
+// bytes.
+func sanitizeDescription(s string) string {
+	s = truncate(s, 512)
+	b := []byte(s)
+	for i, ch := range b {
+		if ch < 0x20 || ch > 0x7e || ch == '"' || ch == '\\' {
+			b[i] = '?'
+		}
+	}
+	return string(b)
+}
+
+// truncate cuts s to at most n bytes.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}
+
+// maxAuditID bounds client ids copied into audit events: they come from
+// the request, before the client is known.
+const maxAuditID = 200
+
+// deny records a refused token request and answers it.
+func (p *Provider) deny(c *fiber.Ctx, t tenantInfo, info *requestInfo, grantType string, err error) error {
+	status, code, desc := describe(err)
+	outcome := event.OutcomeDenied
+	switch {
+	case status >= 500:
+		outcome = event.OutcomeError
+	case code == "invalid_client":
+		outcome = event.OutcomeFailure
+	}
+	detail := map[string]any{"error": code}
+	if grantType != "" {
+		detail["grant_type"] = truncate(grantType, 64)
+	}
+	if info.method != "" {
+		detail["auth_method"] = info.method
+	}
+	if info.reason != "" {
+		detail["reason"] = info.reason
+	} else if desc != "" {
+		detail["reason"] = desc
+	}
+	actor := "anonymous"
+	if info.clientID != "" {
+		actor = event.Ref("client", truncate(info.clientID, maxAuditID))
+	}
+	p.publish(c, t, actor, ActionTokenDeny, "", outcome, detail)
+	return p.writeError(c, err)
+}
+
+// auditIssue records an issued token: never the token, only its id.
+func (p *Provider) auditIssue(c *fiber.Ctx, t tenantInfo, ar fosite.AccessRequester, grantType string) {
+	info := tokenInfo(ar)
+	p.publish(c, t, event.Ref("client", info.ClientID), ActionTokenIssue, event.Ref("token", info.ID), event.OutcomeSuccess, map[string]any{
+		"grant_type": grantType,
+		"scope":      strings.Join(info.Scopes, " "),
+		"audience":   info.Audience,
+		"expires_at": info.ExpiresAt.UTC().Format(time.RFC3339),
+	})
+}
+
+func (p *Provider) publish(c *fiber.Ctx, t tenantInfo, actor string, action event.Action, target, outcome string, detail map[string]any) {
+	p.d.Audit.Publish(event.Event{
+		Tenant:    t.id,
+		Time:      time.Now().UTC(),
+		RequestID: server.RequestID(c),
+		Actor:     actor,
+		Action:    action,
+		Target:    target,
+		Outcome:   outcome,
+		Detail:    detail,
+	})
+}

@@ -1,0 +1,374 @@
+// Package oauth is Latch's OAuth 2.0 authorization server front door, built
+// on ory/fosite. This slice serves, for every tenant:
+//
+//   - discovery: OpenID Connect Discovery 1.0 section 4 and RFC 8414
+//     (authorization server metadata), listing only what is implemented;
+//   - the tenant's JWK Set (RFC 7517 section 5): active, next and retiring
+//     signing keys from kernel/keys;
+//   - the token endpoint (RFC 6749 section 3.2) with the client credentials
+//     grant (section 4.4), clients authenticating with client_secret_basic
+//     or client_secret_post (section 2.3.1), and access tokens that are JWTs
+//     per RFC 9068, signed by the tenant's active key; audiences are
+//     requested with "audience" or "resource" (RFC 8707);
+//   - token introspection (RFC 7662) and revocation (RFC 7009).
+//
+// The default tenant's issuer is the public URL; any other tenant's is
+// {public_url}/t/{tenant}. Every storage call carries the tenant, so a token
+// of one tenant is unknown (inactive) at every other.
+//
+// Errors on every OAuth endpoint are the JSON of RFC 6749 section 5.2
+// ({"error","error_description"}) with Cache-Control: no-store.
+//
+// Use it in three steps:
+//
+//  1. New(Deps{...}) builds the provider;
+//  2. Mount(app) adds its routes to the node's fiber application;
+//  3. ValidateAccessToken lets other front doors (the admin API) accept the
+//     access tokens it issues.
+package oauth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/handler/oauth2"
+	"github.com/ory/fosite/token/jwt"
+
+	"github.com/latchid/latch/kernel/event"
+	"github.com/latchid/latch/kernel/keys"
+	"github.com/latchid/latch/kernel/store"
+)
+
+// Sentinel errors of this package. Check them with errors.Is.
+var (
+	// ErrInvalidToken means an access token is unknown to the tenant,
+	// expired, revoked, malformed, badly signed, or belongs to a client that
+	// is gone or disabled (RFC 6750 section 3.1, "invalid_token").
+	ErrInvalidToken = errors.New("invalid access token")
+	// errStorage marks failures of the store or key manager: the request
+	// could not be decided, which is neither the client's fault nor an
+	// invalid token. Endpoints answer 503 temporarily_unavailable.
+	errStorage = errors.New("storage unavailable")
+)
+
+// Audit actions of this package, in the "<object>.<verb>" form of
+// kernel/event.
+const (
+	// ActionTokenIssue: a token was issued. Detail holds the grant type,
+	// scope, audience, token id (jti) and expiry; never the token.
+	ActionTokenIssue event.Action = "token.issue"
+	// ActionTokenDeny: a token request was refused. Detail holds the RFC
+	// 6749 error code and the reason; never the secret.
+	ActionTokenDeny event.Action = "token.deny"
+	// ActionTokenRevoke: a client revoked a token (RFC 7009).
+	ActionTokenRevoke event.Action = "token.revoke"
+)
+
+// Defaults of Deps.
+const (
+	// DefaultAccessTokenLifetime is the lifetime of access tokens when
+	// neither Deps nor the client sets one.
+	DefaultAccessTokenLifetime = time.Hour
+	// DefaultMaxAccessTokenLifetime caps per-client lifetimes. It equals
+	// keys.DefaultOverlap, so that the key that signed a token stays
+	// published until the token expires.
+	DefaultMaxAccessTokenLifetime = keys.DefaultOverlap
+)
+
+// ClientSettingAccessTokenLifetime is the key in store.Client.Settings
+// that overrides the access token lifetime for one client, in seconds (a
+// JSON number). Values below one second are ignored; values above
+// Deps.MaxAccessTokenLifetime are capped.
+const ClientSettingAccessTokenLifetime = "access_token_lifetime"
+
+// Store is the part of the store the provider uses. store.Store satisfies
+// it.
+type Store interface {
+	GetTenant(ctx context.Context, id string) (store.Tenant, error)
+	GetTenantByName(ctx context.Context, name string) (store.Tenant, error)
+	GetClientByClientID(ctx context.Context, tenantID, clientID string) (store.Client, error)
+	store.Tokens
+}
+
+// KeySource signs with and publishes a tenant's keys. *keys.Manager
+// satisfies it.
+type KeySource interface {
+	// Signer returns the tenant's active signer of alg ("" is the default
+	// algorithm).
+	Signer(ctx context.Context, tenantID, alg string) (*keys.Signer, error)
+	// PublicJWKS returns the tenant's published keys.
+	PublicJWKS(ctx context.Context, tenantID string) (jose.JSONWebKeySet, error)
+}
+
+// Auditor records audit events without blocking (kernel/event.Bus).
+type Auditor interface {
+	Publish(e event.Event) bool
+}
+
+// Deps are what the provider needs from the node.
+type Deps struct {
+	// Store holds tenants, clients and token records. Required.
+	Store Store
+	// Keys signs access tokens and serves the JWKS. Required.
+	Keys KeySource
+	// PublicURL is the externally visible base URL of the node
+	// ("https://id.example.com"; a trailing slash is dropped); it is the
+	// default tenant's issuer. Routes are mounted at the root of the
+	// application, so a path in PublicURL must be one a reverse proxy
+	// strips. Required; http is accepted for development.
+	PublicURL string
+	// Log receives failures the client cannot be told about. Nil discards.
+	Log *slog.Logger
+	// Audit receives token.issue, token.deny and token.revoke events. Nil
+	// discards.
+	Audit Auditor
+	// AccessTokenLifetime is the default access token lifetime. Zero means
+	// DefaultAccessTokenLifetime.
+	AccessTokenLifetime time.Duration
+	// MaxAccessTokenLifetime caps per-client lifetimes
+	// (ClientSettingAccessTokenLifetime). Keep it at or below the key
+	// manager's overlap so tokens verify until they expire. Zero means
+	// DefaultMaxAccessTokenLifetime.
+	MaxAccessTokenLifetime time.Duration
+}
+
+// Provider is the OAuth 2.0 authorization server of every tenant. It is
+// safe for concurrent use.
+type Provider struct {
+	d         Deps
+	publicURL string
+	oauth2    *fosite.Fosite
+	storage   *storage
+	signer    *tokenSigner
+	// grantTypes lists the grant types the token endpoint serves, in the
+	// order of discovery's grant_types_supported.
+	grantTypes []string
+}
+
+// New builds the provider over d. It wires fosite explicitly rather than
+// through compose's factories, so the handlers in play are visible here:
+// the client credentials grant (wrapped by clientCredentialsGrant), the
+// core token introspector and the revocation handler, all over one
+// tenant-scoped storage and one JWT strategy.
+func New(d Deps) (*Provider, error) {
+	if d.Store == nil {
+		return nil, errors.New("creating oauth provider: Deps.Store is required")
+	}
+	if d.Keys == nil {
+		return nil, errors.New("creating oauth provider: Deps.Keys is required")
+	}
+	publicURL, err := checkPublicURL(d.PublicURL)
+	if err != nil {
+		return nil, fmt.Errorf("creating oauth provider: %w", err)
+	}
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
+	if d.Audit == nil {
+		d.Audit = discardAudit{}
+	}
+	if d.AccessTokenLifetime <= 0 {
+		d.AccessTokenLifetime = DefaultAccessTokenLifetime
+	}
+	if d.MaxAccessTokenLifetime <= 0 {
+		d.MaxAccessTokenLifetime = DefaultMaxAccessTokenLifetime
+	}
+	if d.AccessTokenLifetime > d.MaxAccessTokenLifetime {
+		return nil, fmt.Errorf("creating oauth provider: access token lifetime %s exceeds the maximum %s", d.AccessTokenLifetime, d.MaxAccessTokenLifetime)
+	}
+
+	p := &Provider{
+		d:          d,
+		publicURL:  publicURL,
+		grantTypes: []string{string(fosite.GrantTypeClientCredentials)},
+	}
+	p.storage = &storage{st: d.Store, maxLifetime: d.MaxAccessTokenLifetime}
+	p.signer = newTokenSigner(d.Keys)
+
+	cfg := &config{Config: &fosite.Config{
+		AccessTokenLifespan: d.AccessTokenLifetime,
+		// Scopes and audiences are compared as exact strings: a client's
+		// registered list bounds what it may request.
+		ScopeStrategy:            fosite.ExactScopeStrategy,
+		AudienceMatchingStrategy: matchAudience,
+		ClientSecretsHasher:      clientSecretHasher{},
+		// RFC 9068 section 2.2.3: "scope" is a space-separated string.
+		JWTScopeClaimKey: jwt.JWTScopeFieldString,
+		// Only access tokens exist in this slice.
+		DisableRefreshTokenValidation: true,
+		SendDebugMessagesToClients:    false,
+	}}
+	cfg.ClientAuthenticationStrategy = p.authenticateClient
+
+	strategy := &oauth2.DefaultJWTStrategy{
+		Signer:          p.signer,
+		HMACSHAStrategy: opaqueTokensUnsupported{},
+		Config:          cfg,
+	}
+	cfg.TokenEndpointHandlers = fosite.TokenEndpointHandlers{
+		&clientCredentialsGrant{
+			inner: &oauth2.ClientCredentialsGrantHandler{
+				HandleHelper: &oauth2.HandleHelper{
+					AccessTokenStrategy: strategy,
+					AccessTokenStorage:  p.storage,
+					Config:              cfg,
+				},
+				Config: cfg,
+			},
+		},
+	}
+	cfg.TokenIntrospectionHandlers = fosite.TokenIntrospectionHandlers{
+		&oauth2.CoreValidator{CoreStrategy: strategy, CoreStorage: p.storage, Config: cfg},
+	}
+	cfg.RevocationHandlers = fosite.RevocationHandlers{
+		&oauth2.TokenRevocationHandler{
+			TokenRevocationStorage: p.storage,
+			RefreshTokenStrategy:   strategy,
+			AccessTokenStrategy:    strategy,
+		},
+	}
+	p.oauth2 = fosite.NewOAuth2Provider(p.storage, cfg)
+	return p, nil
+}
+
+// checkPublicURL returns u without a trailing slash when it is an absolute
+// http(s) URL without query or fragment.
+func checkPublicURL(u string) (string, error) {
+	parsed, err := url.Parse(u)
+	if err != nil {
+		return "", fmt.Errorf("parsing public url: %w", err)
+	}
+	if (parsed.Scheme != "https" && parsed.Scheme != "http") || parsed.Host == "" || parsed.RawQuery != "" || parsed.Fragment != "" || parsed.User != nil {
+		return "", fmt.Errorf("checking public url %q: must be an absolute http(s) URL without user, query or fragment", u)
+	}
+	return strings.TrimRight(u, "/"), nil
+}
+
+// Issuer returns the issuer identifier of a tenant (RFC 8414 section 2):
+// the public URL for the default tenant, {public_url}/t/{name} otherwise.
+func (p *Provider) Issuer(tenantName string) string {
+	if tenantName == store.DefaultTenantName {
+		return p.publicURL
+	}
+	return p.publicURL + "/t/" + tenantName
+}
+
+// TokenInfo is what a valid access token says (RFC 9068 section 2.2).
+type TokenInfo struct {
+	// ID is the token's "jti".
+	ID string
+	// Issuer is the tenant's issuer ("iss").
+	Issuer string
+	// ClientID is the client the token was issued to ("client_id").
+	ClientID string
+	// Subject is "sub": the client id for the client credentials grant.
+	Subject string
+	// Scopes are the granted scopes ("scope").
+	Scopes []string
+	// Audience lists the resources the token is for ("aud"). A resource
+	// server must check that it is one of them.
+	Audience  []string
+	IssuedAt  time.Time
+	ExpiresAt time.Time
+}
+
+// HasScope reports whether scope was granted.
+func (t TokenInfo) HasScope(scope string) bool {
+	return slices.Contains(t.Scopes, scope)
+}
+
+// ValidateAccessToken checks an access token presented to a resource of the
+// tenant with id tenantID (RFC 6750 section 2.1): the token must be a JWT
+// of type at+jwt signed by one of the tenant's published keys, carry the
+// tenant's issuer, be unexpired, be known to the tenant's store and not
+// revoked, and belong to an enabled client. It returns an error wrapping
+// ErrInvalidToken when the token is not valid, and another error when
+// validity could not be decided (the store is unreachable). Checking the
+// audience and the scopes is the caller's job.
+func (p *Provider) ValidateAccessToken(ctx context.Context, tenantID, raw string) (TokenInfo, error) {
+	t, err := p.d.Store.GetTenant(ctx, tenantID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return TokenInfo{}, fmt.Errorf("validating access token: unknown tenant: %w", ErrInvalidToken)
+	case err != nil:
+		return TokenInfo{}, fmt.Errorf("validating access token: loading tenant: %w", err)
+	case !t.Enabled:
+		return TokenInfo{}, fmt.Errorf("validating access token: tenant disabled: %w", ErrInvalidToken)
+	}
+	ctx = withTenant(ctx, p.tenantInfo(t))
+	_, ar, err := p.oauth2.IntrospectToken(ctx, raw, fosite.AccessToken, newSession())
+	if err != nil {
+		if errors.Is(err, errStorage) {
+			return TokenInfo{}, fmt.Errorf("validating access token: %w", err)
+		}
+		return TokenInfo{}, fmt.Errorf("validating access token: %w", ErrInvalidToken)
+	}
+	return tokenInfo(ar), nil
+}
+
+// tokenInfo reads a validated token's request.
+func tokenInfo(ar fosite.Requester) TokenInfo {
+	info := TokenInfo{
+		ClientID: ar.GetClient().GetID(),
+		Scopes:   slices.Clone([]string(ar.GetGrantedScopes())),
+		Audience: slices.Clone([]string(ar.GetGrantedAudience())),
+	}
+	if s, ok := ar.GetSession().(*oauth2.JWTSession); ok {
+		info.Subject = s.Subject
+		info.ExpiresAt = s.GetExpiresAt(fosite.AccessToken)
+		if c := s.JWTClaims; c != nil {
+			info.ID, info.Issuer, info.IssuedAt = c.JTI, c.Issuer, c.IssuedAt
+		}
+	}
+	return info
+}
+
+// config is fosite's configuration with the values that depend on the
+// tenant of the request computed from the context.
+type config struct {
+	*fosite.Config
+}
+
+// GetAccessTokenIssuer returns the issuer of the request's tenant: the
+// "iss" of access tokens (RFC 9068 section 2.2).
+func (c *config) GetAccessTokenIssuer(ctx context.Context) string {
+	if t, ok := tenantFrom(ctx); ok {
+		return t.issuer
+	}
+	return ""
+}
+
+// GetIDTokenIssuer returns the same issuer as GetAccessTokenIssuer.
+func (c *config) GetIDTokenIssuer(ctx context.Context) string {
+	return c.GetAccessTokenIssuer(ctx)
+}
+
+// GetTokenURLs returns the request tenant's token endpoint, the audience of
+// client assertions (RFC 7523 section 3).
+func (c *config) GetTokenURLs(ctx context.Context) []string {
+	if t, ok := tenantFrom(ctx); ok {
+		return []string{t.issuer + PathToken}
+	}
+	return nil
+}
+
+type discardAudit struct{}
+
+func (discardAudit) Publish(event.Event) bool { return true }
+
+var (
+	_ fosite.Configurator                         = (*config)(nil)
+	_ fosite.AccessTokenIssuerProvider            = (*config)(nil)
+	_ Auditor                                     = discardAudit{}
+	_ KeySource                                   = (*keys.Manager)(nil)
+	_ Store                                       = (store.Store)(nil)
+	_ fosite.ClientAuthenticationStrategyProvider = (*config)(nil)
+)

@@ -1,0 +1,99 @@
+package oauth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/ory/fosite"
+
+	"github.com/latchid/latch/kernel/store"
+)
+
+// tenantInfo is the tenant a request is served for.
+type tenantInfo struct {
+	id     string
+	name   string
+	issuer string
+}
+
+type tenantKey struct{}
+
+// withTenant returns ctx carrying t. Every storage and signing call reads
+// the tenant from the context; none falls back to a default.
+func withTenant(ctx context.Context, t tenantInfo) context.Context {
+	return context.WithValue(ctx, tenantKey{}, t)
+}
+
+// tenantFrom returns the tenant ctx carries.
+func tenantFrom(ctx context.Context) (tenantInfo, bool) {
+	t, ok := ctx.Value(tenantKey{}).(tenantInfo)
+	return t, ok && t.id != ""
+}
+
+// errNoTenant is a programmer error: a storage or signing call was made
+// without a tenant in its context.
+var errNoTenant = errors.New("no tenant in context")
+
+// mustTenant returns the context's tenant or errNoTenant.
+func mustTenant(ctx context.Context) (tenantInfo, error) {
+	t, ok := tenantFrom(ctx)
+	if !ok {
+		return tenantInfo{}, errNoTenant
+	}
+	return t, nil
+}
+
+func (p *Provider) tenantInfo(t store.Tenant) tenantInfo {
+	return tenantInfo{id: t.ID, name: t.Name, issuer: p.Issuer(t.Name)}
+}
+
+// errUnknownTenant answers requests for a tenant that does not exist or is
+// disabled. The two are not told apart.
+var errUnknownTenant = &fosite.RFC6749Error{
+	ErrorField:       "invalid_request",
+	DescriptionField: "No such tenant.",
+	CodeField:        http.StatusNotFound,
+}
+
+// resolveTenant finds the tenant of the request: the default tenant at the
+// root, or, when named, the tenant named by the :tenant path parameter. The
+// default tenant is only served at the root, so each tenant has exactly
+// one issuer.
+func (p *Provider) resolveTenant(c *fiber.Ctx, named bool) (tenantInfo, error) {
+	name := store.DefaultTenantName
+	if named {
+		name = c.Params("tenant")
+		if name == store.DefaultTenantName || !validTenantName(name) {
+			return tenantInfo{}, errUnknownTenant
+		}
+	}
+	t, err := p.d.Store.GetTenantByName(c.UserContext(), name)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return tenantInfo{}, errUnknownTenant
+	case err != nil:
+		return tenantInfo{}, fmt.Errorf("loading tenant %q: %w: %w", name, errStorage, err)
+	case !t.Enabled:
+		return tenantInfo{}, errUnknownTenant
+	}
+	return p.tenantInfo(t), nil
+}
+
+// validTenantName accepts the tenant names the store allows: 1..63
+// characters of [a-z0-9-], not starting or ending with '-'.
+func validTenantName(name string) bool {
+	if name == "" || len(name) > 63 || name[0] == '-' || name[len(name)-1] == '-' {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		switch ch := name[i]; {
+		case ch >= 'a' && ch <= 'z', ch >= '0' && ch <= '9', ch == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}
