@@ -5,11 +5,14 @@
 //
 // Callers authenticate as an admin client: a client of the default tenant
 // whose scopes include ScopeAdmin, with HTTP Basic credentials
-// (client_id:client_secret, RFC 7617). Admin clients administer every tenant.
+// (client_id:client_secret, RFC 7617), or with a bearer access token (RFC
+// 6750) the default tenant issued to such a client with the ScopeAdmin
+// scope. Admin clients administer every tenant.
 package admin
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"strings"
 	"time"
@@ -40,6 +43,20 @@ type KeyManager interface {
 	PublicJWKS(ctx context.Context, tenantID string) (jose.JSONWebKeySet, error)
 }
 
+// BearerTokens validates bearer access tokens presented to the admin API.
+type BearerTokens interface {
+	// ValidateAdminToken checks raw as an access token of the default
+	// tenant (id tenantID) meant for the admin API, and returns the client
+	// it was issued to and its scopes. Any error means the token is not
+	// accepted; one that is not ErrInvalidBearer means validity could not
+	// be decided (the store is down).
+	ValidateAdminToken(ctx context.Context, tenantID, raw string) (clientID string, scopes []string, err error)
+}
+
+// ErrInvalidBearer is what BearerTokens returns for a token that is not
+// valid (malformed, expired, revoked, another issuer or audience).
+var ErrInvalidBearer = errors.New("invalid bearer token")
+
 // Auditor records audit events. It must not block the request (the event
 // bus queues and drops rather than block).
 type Auditor interface {
@@ -54,7 +71,9 @@ type Deps struct {
 	Audit  Auditor
 	// Extensions, when set, backs GET /extensions.
 	Extensions Extensions
-	Log        *slog.Logger
+	// Bearer, when set, lets callers authenticate with access tokens.
+	Bearer BearerTokens
+	Log    *slog.Logger
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
 }

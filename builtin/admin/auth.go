@@ -3,6 +3,7 @@ package admin
 import (
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 
@@ -23,6 +24,9 @@ const (
 // failure answers the same 401, so a caller learns nothing about which part
 // was wrong; the audit log records the reason.
 func (a *API) authenticate(c *fiber.Ctx) error {
+	if raw, ok := bearerToken(c.Get(fiber.HeaderAuthorization)); ok && a.d.Bearer != nil {
+		return a.authenticateBearer(c, raw)
+	}
 	clientID, secretValue, ok := basicCredentials(c.Get(fiber.HeaderAuthorization))
 	if !ok {
 		return a.unauthenticated(c, "", "missing or malformed basic credentials")
@@ -54,6 +58,43 @@ func (a *API) authenticate(c *fiber.Ctx) error {
 	}
 	c.Locals(localActor, "client:"+cl.ClientID)
 	return c.Next()
+}
+
+// authenticateBearer admits an access token issued by the default tenant to
+// an admin client with the admin scope (RFC 6750 section 3.1 for the
+// challenges).
+func (a *API) authenticateBearer(c *fiber.Ctx, raw string) error {
+	ctx := c.UserContext()
+	root, err := a.d.Store.GetTenantByName(ctx, store.DefaultTenantName)
+	if err != nil {
+		return storeError("tenant", err)
+	}
+	clientID, scopes, err := a.d.Bearer.ValidateAdminToken(ctx, root.ID, raw)
+	switch {
+	case errors.Is(err, ErrInvalidBearer):
+		a.audit(c, root.ID, event.AdminAuth, "", store.OutcomeFailure, map[string]any{"reason": "invalid bearer token"})
+		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="latch-admin", error="invalid_token"`)
+		return fault.New(fault.CodeUnauthenticated, "the access token is not valid")
+	case err != nil:
+		return fault.Unavailable.WithCause(fmt.Errorf("validating bearer token: %w", err))
+	}
+	if !slices.Contains(scopes, ScopeAdmin) {
+		a.audit(c, root.ID, event.AdminAuth, "client:"+clientID, store.OutcomeDenied, map[string]any{"reason": "token lacks scope " + ScopeAdmin})
+		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="latch-admin", error="insufficient_scope", scope="`+ScopeAdmin+`"`)
+		return fault.New(fault.CodeForbidden, "the access token lacks the "+ScopeAdmin+" scope")
+	}
+	c.Locals(localActor, "client:"+clientID)
+	return c.Next()
+}
+
+// bearerToken extracts an RFC 6750 section 2.1 bearer token.
+func bearerToken(h string) (string, bool) {
+	const prefix = "bearer "
+	if len(h) <= len(prefix) || !strings.EqualFold(h[:len(prefix)], prefix) {
+		return "", false
+	}
+	tok := strings.TrimSpace(h[len(prefix):])
+	return tok, tok != "" && len(tok) <= 8192
 }
 
 // dummySecretHash is verified against when the client is unknown.

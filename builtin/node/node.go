@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/latchid/latch/builtin/admin"
+	"github.com/latchid/latch/builtin/oauth"
 	"github.com/latchid/latch/builtin/server"
 	"github.com/latchid/latch/kernel/config"
 	"github.com/latchid/latch/kernel/event"
@@ -167,7 +168,13 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options
 	if err != nil {
 		return nil, err
 	}
+	provider, err := oauth.New(oauth.Deps{Store: n.store, Keys: n.keys, PublicURL: cfg.PublicURL, Log: log, Audit: n.bus})
+	if err != nil {
+		return nil, fmt.Errorf("starting the oauth provider: %w", err)
+	}
+	provider.Mount(n.server.App())
 	admin.New(admin.Deps{
+		Bearer:     adminBearer{provider},
 		Store:      n.store,
 		Hasher:     hasher,
 		Keys:       n.keys,
