@@ -55,9 +55,13 @@
 // # Outside WASM
 //
 // The package builds on every platform so that plugin code type-checks and
-// its pure functions unit-test with the ordinary go tool, but the host
-// imports exist only in a wasip1 build: on other platforms Log, Now, Random
-// and HostCall panic with ErrNotInGuest's message. Test a plugin's handler
-// by calling the handler function directly, or load the built module into
-// the kernel's WASM host.
+// unit-tests with the ordinary go tool, but the host imports exist only in
+// a wasip1 build: on other platforms Log, Now, Random and HostCall panic
+// with ErrNotInGuest's message unless a TestHost stands in for the host.
+// The test seam exists only outside wasip1 builds: SetTestHost installs a
+// TestHost, TestCall and TestDescribe run the registered functions as the
+// latch_handle and latch_describe exports would. Package sdk/plugintest is
+// the harness built on them; plugin authors use it rather than the seam.
+// To run the built module under the real WASM host, use the conformance
+// kit (conformance/abi) or `latch plugin test`.
 package guest
