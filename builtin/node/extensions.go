@@ -43,17 +43,21 @@ func (e *extensions) Close(ctx context.Context) error {
 	return nil
 }
 
-// loadExtensions registers the builtin modules and loads the configured
-// instances (by default one of every builtin module) through the kernel's
-// lifecycle. Configuration errors name the instance and the field.
+// loadExtensions registers the builtin modules and the configured plugins'
+// extensions, and loads the configured instances (by default one of every
+// builtin module) through the kernel's lifecycle. Configuration errors name
+// the instance and the field.
 func (n *Node) loadExtensions(ctx context.Context, hasher *boundedHasher) error {
 	e := &extensions{registry: extension.NewRegistry()}
 	builtin.Register(e.registry)
+	if err := n.loadPlugins(ctx, e.registry); err != nil {
+		return err
+	}
 	metrics, err := extension.NewMetrics(n.registry)
 	if err != nil {
 		return fmt.Errorf("registering extension metrics: %w", err)
 	}
-	configs, err := instanceConfigs(n.cfg.Extensions, e.registry)
+	configs, err := instanceConfigs(n.cfg.Extensions, builtin.Modules())
 	if err != nil {
 		return err
 	}
@@ -82,11 +86,12 @@ func (n *Node) loadExtensions(ctx context.Context, hasher *boundedHasher) error 
 }
 
 // instanceConfigs turns the configuration's instances into the kernel's
-// form; with none configured, one instance of every registered module.
-func instanceConfigs(c config.ExtensionsConfig, r *extension.Registry) ([]extension.InstanceConfig, error) {
+// form; with none configured, one instance of every default module (the
+// builtin ones: a plugin's extensions are instantiated only when listed).
+func instanceConfigs(c config.ExtensionsConfig, defaults []extension.Module) ([]extension.InstanceConfig, error) {
 	if len(c.Instances) == 0 {
 		var out []extension.InstanceConfig
-		for _, m := range r.Modules() {
+		for _, m := range defaults {
 			out = append(out, extension.InstanceConfig{Module: m.ID})
 		}
 		return out, nil

@@ -29,6 +29,7 @@ import (
 	"github.com/latchid/latch/kernel/store/instrumented"
 	"github.com/latchid/latch/kernel/store/postgres"
 	"github.com/latchid/latch/kernel/store/sqlite"
+	"github.com/latchid/latch/kernel/wasmhost"
 )
 
 // Node is one running Latch process.
@@ -41,6 +42,7 @@ type Node struct {
 	keys       *keys.Manager
 	bus        *event.Bus
 	extensions *extensions
+	wasm       *wasmhost.Host // nil when no plugins are configured
 	server     *server.Server
 }
 
@@ -219,6 +221,16 @@ func (n *Node) closeAll() {
 		}
 		cancel()
 		n.extensions = nil
+	}
+	if n.wasm != nil {
+		// After the extension instances, which still call their modules
+		// as they close.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := n.wasm.Close(ctx); err != nil {
+			n.log.WarnContext(ctx, "closing the wasm host", "err", err)
+		}
+		cancel()
+		n.wasm = nil
 	}
 	if n.bus != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

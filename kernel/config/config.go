@@ -3,11 +3,13 @@ package config
 import (
 	"net"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
 	"github.com/latchid/latch/kernel/keys"
 	"github.com/latchid/latch/kernel/password"
+	"github.com/latchid/latch/kernel/wasmhost"
 )
 
 // Config is the server's configuration. Every field has one YAML key (its
@@ -50,6 +52,50 @@ type Config struct {
 	// use them. It is set in the file only (it has no environment
 	// variables).
 	Extensions ExtensionsConfig `yaml:"extensions"`
+	// WASM configures the WebAssembly host that runs the plugins.
+	WASM WASMConfig `yaml:"wasm"`
+	// Plugins lists the extension modules to load from WebAssembly files;
+	// their extensions join the builtin modules, to be instantiated under
+	// extensions.instances. It is set in the file only (it has no
+	// environment variables). Empty: no WASM host is started.
+	Plugins []PluginConfig `yaml:"plugins" env:"-"`
+}
+
+// WASMConfig configures the WebAssembly host (see kernel/wasmhost).
+type WASMConfig struct {
+	// CacheDir holds the compiled machine code of the plugins, so that a
+	// restart does not compile them again. It must be private to Latch.
+	// Default DataDir/wasm-cache.
+	CacheDir string `yaml:"cache_dir"`
+}
+
+// PluginConfig configures one plugin: a WebAssembly module built for the
+// Latch ABI (abi/SPEC.md), whose extensions are registered under the ids
+// its description declares ("authn.sms_otp").
+type PluginConfig struct {
+	// ID names the module in logs, metrics and errors: 1 to 128 bytes of
+	// a-z, 0-9, '_', '-' and '.', starting with a letter or digit, unique
+	// among the plugins. Required.
+	ID string `yaml:"id"`
+	// Path is the module's .wasm file. Required.
+	Path string `yaml:"path"`
+	// Grants lists the capabilities the operator grants the module: log,
+	// clock, random, config, kv, secrets, userlookup, audit, http. Nothing
+	// is granted by default; a module that asks for a capability not
+	// listed here is refused at start, naming it.
+	Grants []string `yaml:"grants"`
+	// MinInstances is how many instances are created at start and kept
+	// warm. Default 1.
+	MinInstances int `yaml:"min_instances"`
+	// MaxInstances bounds the instances, and so the calls into the module
+	// running at once. Default max(min_instances, number of CPUs).
+	MaxInstances int `yaml:"max_instances"`
+	// MemoryLimitPages caps each instance's memory, in 64 KiB pages.
+	// Default 1024 (64 MiB); at most 65536.
+	MemoryLimitPages uint32 `yaml:"memory_limit_pages"`
+	// CallTimeout is the deadline of one call into the module; a guest
+	// still running is stopped. Default 1s.
+	CallTimeout time.Duration `yaml:"call_timeout"`
 }
 
 // ExtensionsConfig lists extension instances and their per-tenant
@@ -183,7 +229,9 @@ const (
 	DefaultDriver    = "sqlite"
 	// DefaultSQLiteFile is the database file name inside DataDir.
 	DefaultSQLiteFile = "latch.db"
-	DefaultBodyLimit  = ByteSize(1 << 20)
+	// DefaultWASMCacheDir is the compilation cache folder inside DataDir.
+	DefaultWASMCacheDir = "wasm-cache"
+	DefaultBodyLimit    = ByteSize(1 << 20)
 )
 
 // Default returns the configuration used when nothing is set, with derived
@@ -219,8 +267,8 @@ func defaults() Config {
 	}
 }
 
-// derive fills fields whose default depends on others, after every source
-// has been applied.
+// derive fills fields whose default depends on others, and the defaults of
+// each plugin's fields, after every source has been applied.
 func (c *Config) derive() {
 	if c.PublicURL == "" {
 		c.PublicURL = derivePublicURL(c.Listen, c.TLS.CertFile != "")
@@ -228,6 +276,24 @@ func (c *Config) derive() {
 	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
 	if c.Store.DSN == "" && c.Store.Driver == "sqlite" && c.DataDir != "" {
 		c.Store.DSN = DSN(filepath.Join(c.DataDir, DefaultSQLiteFile))
+	}
+	if c.WASM.CacheDir == "" && c.DataDir != "" {
+		c.WASM.CacheDir = filepath.Join(c.DataDir, DefaultWASMCacheDir)
+	}
+	for i := range c.Plugins {
+		p := &c.Plugins[i]
+		if p.MinInstances == 0 {
+			p.MinInstances = 1
+		}
+		if p.MaxInstances == 0 {
+			p.MaxInstances = max(p.MinInstances, runtime.GOMAXPROCS(0))
+		}
+		if p.MemoryLimitPages == 0 {
+			p.MemoryLimitPages = wasmhost.DefaultMemoryLimitPages
+		}
+		if p.CallTimeout == 0 {
+			p.CallTimeout = wasmhost.DefaultCallTimeout
+		}
 	}
 }
 

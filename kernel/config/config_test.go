@@ -203,6 +203,50 @@ func TestExtensionsSection(t *testing.T) {
 	}
 }
 
+func TestPluginsSection(t *testing.T) {
+	path := writeYAML(t, `data_dir: /var/lib/latch
+plugins:
+  - id: acme-otp
+    path: /etc/latch/acme-otp.wasm
+    grants: [log, http]
+    max_instances: 3
+    call_timeout: 250ms
+  - id: breached
+    path: breached.wasm
+    min_instances: 2
+    memory_limit_pages: 256
+`)
+	c, err := Load(path, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatalf("Validate: %v", err)
+	}
+	if c.WASM.CacheDir != filepath.Join("/var/lib/latch", "wasm-cache") {
+		t.Errorf("wasm.cache_dir = %q, want it under data_dir", c.WASM.CacheDir)
+	}
+	if len(c.Plugins) != 2 {
+		t.Fatalf("plugins: %+v", c.Plugins)
+	}
+	a, b := c.Plugins[0], c.Plugins[1]
+	if a.ID != "acme-otp" || a.Path != "/etc/latch/acme-otp.wasm" || !slices.Equal(a.Grants, []string{"log", "http"}) ||
+		a.MinInstances != 1 || a.MaxInstances != 3 || a.MemoryLimitPages != 1024 || a.CallTimeout != 250*time.Millisecond {
+		t.Errorf("plugins[0] = %+v", a)
+	}
+	if b.MinInstances != 2 || b.MaxInstances < 2 || b.MemoryLimitPages != 256 || b.CallTimeout != time.Second || b.Grants != nil {
+		t.Errorf("plugins[1] = %+v, want the defaults filled in", b)
+	}
+	if !strings.Contains(printed(t, c), "memory_limit_pages: 1024") {
+		t.Errorf("Print does not show the filled-in defaults:\n%s", printed(t, c))
+	}
+
+	c, err = Load("", nil, mapEnv(map[string]string{"LATCH_WASM_CACHE_DIR": "/cache"}))
+	if err != nil || c.WASM.CacheDir != "/cache" {
+		t.Errorf("LATCH_WASM_CACHE_DIR: cache_dir %q, %v", c.WASM.CacheDir, err)
+	}
+}
+
 func TestLoadDefaultFile(t *testing.T) {
 	dir := t.TempDir()
 	t.Chdir(dir)
@@ -247,6 +291,8 @@ func TestStrictYAML(t *testing.T) {
 		{"two documents", "listen: a:1\n---\nlisten: b:2\n", []string{"more than one document"}},
 		{"duplicate key", "listen: a:1\nlisten: b:2\n", []string{"line 2", "already defined"}},
 		{"unknown key in an extension instance", "extensions:\n  instances:\n    - name: a\n      modul: userstore.local\n", []string{"line 4", "modul"}},
+		{"unknown key in a plugin", "plugins:\n  - id: a\n    path: a.wasm\n    grant: [log]\n", []string{"line 4", "grant"}},
+		{"plugins as a map", "plugins:\n  a: {path: a.wasm}\n", []string{"line 2"}},
 		{"unknown extensions key", "extensions:\n  instance: []\n", []string{`unknown key "extensions.instance" (did you mean "extensions.instances"?)`}},
 	}
 	for _, tt := range tests {
@@ -386,8 +432,8 @@ func TestEnvVarsCoverEveryLeaf(t *testing.T) {
 	walk = func(n *yaml.Node, prefix string) {
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i].Value, n.Content[i+1]
-			if prefix == "" && k == "extensions" {
-				continue // file-only section (env:"-"): lists and maps of instances
+			if prefix == "" && (k == "extensions" || k == "plugins") {
+				continue // file-only sections (env:"-"): lists and maps
 			}
 			if v.Kind == yaml.MappingNode {
 				walk(v, prefix+k+"_")
@@ -514,6 +560,29 @@ func TestValidate(t *testing.T) {
 		{"weak bootstrap client secret", func(c *Config) { c.Bootstrap.ClientSecret = "short-secret" }, []string{"bootstrap.client_secret: must be at least 32 characters"}},
 		{"strong bootstrap client secret", func(c *Config) { c.Bootstrap.ClientSecret = Secret(strings.Repeat("s", 32)) }, nil},
 		{"short bootstrap password", func(c *Config) { c.Bootstrap.AdminPassword = "1234567" }, []string{"bootstrap.admin_password: must be 8 to 1024 characters"}},
+		{"plugin", func(c *Config) { c.Plugins = []PluginConfig{validPlugin("a")} }, nil},
+		{"plugin without id and path", func(c *Config) {
+			c.Plugins = []PluginConfig{validPlugin("a"), validPlugin("")}
+			c.Plugins[1].Path = ""
+		}, []string{"plugins[1].id: must not be empty", "plugins[1].path: must not be empty"}},
+		{"plugin id", func(c *Config) { c.Plugins = []PluginConfig{validPlugin("Acme OTP")} }, []string{`plugins[0].id: "Acme OTP" must be 1 to 128 of a-z 0-9 _ - .`}},
+		{"duplicate plugin ids", func(c *Config) { c.Plugins = []PluginConfig{validPlugin("a"), validPlugin("b"), validPlugin("a")} },
+			[]string{`plugins[2].id: "a" is already the id of plugins[0]`}},
+		{"plugin path not wasm", func(c *Config) { c.Plugins = []PluginConfig{validPlugin("a")}; c.Plugins[0].Path = "a.so" },
+			[]string{`plugins[0].path: must name a .wasm file, got "a.so"`}},
+		{"plugin grant", func(c *Config) {
+			c.Plugins = []PluginConfig{validPlugin("a")}
+			c.Plugins[0].Grants = []string{"log", "teleport"}
+		},
+			[]string{`plugins[0].grants[1]: unknown capability "teleport"`}},
+		{"plugin pool", func(c *Config) {
+			c.Plugins = []PluginConfig{validPlugin("a")}
+			c.Plugins[0].MinInstances, c.Plugins[0].MaxInstances = 4, 2
+		}, []string{"plugins[0].max_instances: must be >= min_instances (4)"}},
+		{"plugin limits", func(c *Config) {
+			c.Plugins = []PluginConfig{validPlugin("a")}
+			c.Plugins[0].MinInstances, c.Plugins[0].MemoryLimitPages, c.Plugins[0].CallTimeout = -1, 70000, -time.Second
+		}, []string{"plugins[0].min_instances: must be >= 1", "plugins[0].memory_limit_pages: must be between 1 and 65536", "plugins[0].call_timeout: must be > 0"}},
 		{"every error reported", func(c *Config) {
 			c.HTTP.BodyLimit, c.LogLevel, c.Keys.Overlap = 0, "loud", 0
 		}, []string{"http.body_limit:", "log_level:", "keys.overlap:"}},
@@ -552,6 +621,12 @@ func TestValidate(t *testing.T) {
 			}
 		})
 	}
+}
+
+// validPlugin is a plugin entry with its defaults filled in, as Load
+// leaves it.
+func validPlugin(id string) PluginConfig {
+	return PluginConfig{ID: id, Path: id + ".wasm", MinInstances: 1, MaxInstances: 2, MemoryLimitPages: 1024, CallTimeout: time.Second}
 }
 
 func TestValidateNeverShowsSecrets(t *testing.T) {

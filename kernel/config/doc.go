@@ -12,7 +12,8 @@
 //
 // # Environment
 //
-// Every leaf of the file has one variable: LATCH_ followed by its YAML path
+// Every leaf of the file but the extensions and plugins sections (file
+// only) has one variable: LATCH_ followed by its YAML path
 // upper-cased, with "." replaced by "_". The list is generated from the
 // Config struct (see EnvVars), so it cannot drift from the file format; a
 // test keeps this table complete. A variable set to "" counts as unset.
@@ -44,6 +45,7 @@
 //	LATCH_PASSWORD_MEMORY           password.memory
 //	LATCH_PASSWORD_ITERATIONS       password.iterations
 //	LATCH_PASSWORD_PARALLELISM      password.parallelism
+//	LATCH_WASM_CACHE_DIR            wasm.cache_dir
 //
 // # Flags
 //
@@ -58,4 +60,13 @@
 // type Secret, and store.dsn of type DSN: printing, logging or encoding them
 // shows "********" in place of the secret. Prefer the environment for them
 // in production, so they stay out of files.
+//
+// # Plugins
+//
+// The plugins section lists WebAssembly modules (id, path, grants, pool
+// and limits); Validate names a bad entry by its path
+// ("plugins[1].path: must not be empty"). Their per-entry defaults
+// (min_instances, max_instances, memory_limit_pages, call_timeout) are
+// filled in when the configuration is loaded, so Print shows what will
+// run. The compiled modules are cached in wasm.cache_dir.
 package config

@@ -7,7 +7,9 @@ import (
 	"net/netip"
 	"net/url"
 	"strconv"
+	"strings"
 
+	"github.com/latchid/latch/abi"
 	"github.com/latchid/latch/kernel/keys"
 	"github.com/latchid/latch/kernel/password"
 	"github.com/latchid/latch/kernel/secret"
@@ -91,6 +93,8 @@ func (c Config) Validate() error {
 	}
 	v.check(c.Keys.Overlap > 0, "keys.overlap", "must be > 0")
 
+	v.plugins(c.Plugins)
+
 	pw := c.Password
 	v.check(pw.Parallelism >= 1, "password.parallelism", "must be >= 1")
 	v.check(pw.Iterations >= 1 && pw.Iterations <= password.MaxIterations,
@@ -133,6 +137,73 @@ func (v *validator) oneOf(field, got string, allowed ...string) {
 		}
 	}
 	v.add(field, "must be one of %v, got %q", allowed, got)
+}
+
+// plugins checks the plugins section: each entry's fields, and ids unique.
+func (v *validator) plugins(ps []PluginConfig) {
+	seen := make(map[string]int, len(ps))
+	for i, p := range ps {
+		at := func(field string) string { return fmt.Sprintf("plugins[%d].%s", i, field) }
+		switch {
+		case p.ID == "":
+			v.add(at("id"), "must not be empty")
+		case !validPluginID(p.ID):
+			v.add(at("id"), "%q must be 1 to %d of a-z 0-9 _ - . starting with a letter or digit", p.ID, maxPluginIDLength)
+		default:
+			if j, dup := seen[p.ID]; dup {
+				v.add(at("id"), "%q is already the id of plugins[%d]", p.ID, j)
+			} else {
+				seen[p.ID] = i
+			}
+		}
+		switch {
+		case p.Path == "":
+			v.add(at("path"), "must not be empty")
+		case !strings.HasSuffix(p.Path, ".wasm"):
+			v.add(at("path"), "must name a .wasm file, got %q", p.Path)
+		}
+		for j, g := range p.Grants {
+			if !abi.KnownCapability(g) {
+				v.add(fmt.Sprintf("plugins[%d].grants[%d]", i, j), "unknown capability %q (want one of %s)", g, strings.Join(capabilities, ", "))
+			}
+		}
+		v.check(p.MinInstances >= 1, at("min_instances"), "must be >= 1")
+		v.check(p.MaxInstances >= p.MinInstances, at("max_instances"), "must be >= min_instances (%d)", p.MinInstances)
+		v.check(p.MemoryLimitPages >= 1 && p.MemoryLimitPages <= maxMemoryPages, at("memory_limit_pages"), "must be between 1 and %d", maxMemoryPages)
+		v.check(p.CallTimeout > 0, at("call_timeout"), "must be > 0")
+	}
+}
+
+// capabilities lists the capability names a plugin may be granted
+// (abi.KnownCapability), for messages.
+var capabilities = []string{
+	abi.CapabilityLog, abi.CapabilityClock, abi.CapabilityRandom, abi.CapabilityConfig, abi.CapabilityKV,
+	abi.CapabilitySecrets, abi.CapabilityUserLookup, abi.CapabilityAudit, abi.CapabilityHTTP,
+}
+
+const (
+	// maxPluginIDLength is the longest plugin id.
+	maxPluginIDLength = 128
+	// maxMemoryPages is the most 64 KiB pages a 32-bit memory has.
+	maxMemoryPages = 65536
+)
+
+// validPluginID reports whether s is 1 to maxPluginIDLength bytes of a-z,
+// 0-9, '_', '-' and '.', starting with a letter or digit.
+func validPluginID(s string) bool {
+	if s == "" || len(s) > maxPluginIDLength {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
+		case (c == '_' || c == '-' || c == '.') && i > 0:
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 func (v *validator) publicURL(s string) {

@@ -1,0 +1,82 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/latchid/latch/kernel/config"
+	"github.com/latchid/latch/kernel/extension"
+	"github.com/latchid/latch/kernel/plugin"
+	"github.com/latchid/latch/kernel/wasmhost"
+)
+
+// loadPlugins starts the WASM host when plugins are configured, loads each
+// plugin's module, checks its description against its grants and registers
+// its extensions into r, after the builtin modules. Errors name the plugin
+// by its configuration path ("plugins[1] (acme-otp): ..."); an extension
+// id that is already registered is one of them, not a panic. With no
+// plugins it does nothing.
+func (n *Node) loadPlugins(ctx context.Context, r *extension.Registry) error {
+	if len(n.cfg.Plugins) == 0 {
+		return nil
+	}
+	host, err := wasmhost.New(ctx, wasmhost.Options{
+		CacheDir:   n.cfg.WASM.CacheDir,
+		Logger:     n.log,
+		Registerer: n.registry,
+	})
+	if err != nil {
+		return fmt.Errorf("starting the wasm host (config key wasm): %w", err)
+	}
+	n.wasm = host
+	owner := make(map[extension.ID]string) // extension id -> plugin id
+	for i, p := range n.cfg.Plugins {
+		mods, err := loadPlugin(ctx, host, p)
+		if err != nil {
+			return fmt.Errorf("plugins[%d] (%s): %w", i, p.ID, err)
+		}
+		for _, m := range mods {
+			if _, taken := r.Module(m.ID); taken {
+				by := "a builtin module"
+				if other, ok := owner[m.ID]; ok {
+					by = "plugin " + other
+				}
+				return fmt.Errorf("plugins[%d] (%s): registering extension %s: the id is already taken by %s", i, p.ID, m.ID, by)
+			}
+		}
+		for _, m := range mods {
+			r.Register(m)
+			owner[m.ID] = p.ID
+		}
+		n.log.InfoContext(ctx, "loaded plugin", "plugin", p.ID, "path", p.Path, "extensions", len(mods))
+	}
+	return nil
+}
+
+// loadPlugin reads, loads and checks one plugin's module and returns its
+// extension modules.
+func loadPlugin(ctx context.Context, host *wasmhost.Host, p config.PluginConfig) ([]extension.Module, error) {
+	wasm, err := os.ReadFile(p.Path)
+	if err != nil {
+		return nil, fmt.Errorf("reading the module: %w", err)
+	}
+	m, desc, err := plugin.LoadWASM(ctx, host, p.ID, wasm, wasmhost.ModuleOptions{
+		MinInstances:     p.MinInstances,
+		MaxInstances:     p.MaxInstances,
+		MemoryLimitPages: p.MemoryLimitPages,
+		CallTimeout:      p.CallTimeout,
+		Grants:           p.Grants,
+		// Capabilities served through host_call may be granted; the node
+		// does not serve those calls yet and answers them unsupported.
+		HostCaller: plugin.UnsupportedHostCalls,
+	})
+	if err != nil {
+		return nil, err
+	}
+	mods, err := plugin.Modules(p.ID, desc, m)
+	if err != nil {
+		return nil, fmt.Errorf("building its extensions: %w", err)
+	}
+	return mods, nil
+}
