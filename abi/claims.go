@@ -52,7 +52,8 @@ type MapRequest struct {
 // gets the previous one's output, so a mapper that does not know a claim
 // passes it through unchanged unless it means to drop it.
 type MapResponse struct {
-	// Claims holds the claims in the To dialect.
+	// Claims holds the claims in the To dialect. Empty or absent means every
+	// claim is dropped (the encoding does not tell the two apart).
 	Claims map[string]any `json:"claims" wire:"1"`
 	// Error says why the mapping failed.
 	Error *Error `json:"error,omitempty" wire:"2"`

@@ -8,7 +8,6 @@ package claims
 import (
 	"context"
 	"errors"
-	"fmt"
 
 	"github.com/latchid/latch/abi"
 	"github.com/latchid/latch/kernel/fault"
@@ -39,7 +38,10 @@ func Check(resp abi.MapResponse, err error) (map[string]any, error) {
 		return nil, fault.FromWire(*resp.Error)
 	}
 	if resp.Claims == nil {
-		return nil, fault.Internal.WithCause(fmt.Errorf("checking claim mapper response: %w: no claims (return an empty map to drop them all)", ErrInvalidResponse))
+		// The wire encoding leaves empty maps out, so "no claims" and "an
+		// empty set of claims" arrive alike: both mean every claim is
+		// dropped, which errs on the side of sending less.
+		return map[string]any{}, nil
 	}
 	return resp.Claims, nil
 }
