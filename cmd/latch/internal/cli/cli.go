@@ -62,6 +62,7 @@ func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newMigrateCmd(),
 		newKeysCmd(),
 		newAdminCmd(),
+		newPluginCmd(),
 	)
 	return root
 }
