@@ -8,7 +8,10 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
+	"text/template"
 
 	"github.com/spf13/cobra"
 	"github.com/tetratelabs/wazero"
@@ -33,9 +36,9 @@ var allCapabilities = []string{
 func newPluginCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "plugin",
-		Short: "Inspect and test plugin modules (WASM)",
+		Short: "Scaffold, build, inspect and test plugin modules (WASM)",
 	}
-	cmd.AddCommand(newPluginInspectCmd(), newPluginTestCmd())
+	cmd.AddCommand(newPluginNewCmd(), newPluginBuildCmd(), newPluginInspectCmd(), newPluginTestCmd())
 	return cmd
 }
 
@@ -332,3 +335,476 @@ func callEntry(ctx context.Context, inst *extension.Instance) (string, error) {
 	}
 	return "", nil
 }
+
+// latchModule is the Go module path of Latch, whose sdk/ plugins import.
+const latchModule = "github.com/latchid/latch"
+
+func newPluginBuildCmd() *cobra.Command {
+	var out string
+	cmd := &cobra.Command{
+		Use:   "build [dir]",
+		Short: "Build a plugin's main package to a WASM module (go build for wasip1)",
+		Long: `Runs the Go toolchain on the main package in dir (default: the current
+folder): go build -buildmode=c-shared with GOOS=wasip1 GOARCH=wasm CGO_ENABLED=0,
+the rest of the environment inherited. The module is written to -o, default
+<dir's name>.wasm in the current folder. Needs go on PATH.`,
+		Example: `  latch plugin build plugins/ipallow -o ipallow.wasm`,
+		Args:    cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dir := "."
+			if len(args) == 1 {
+				dir = args[0]
+			}
+			absDir, err := filepath.Abs(dir)
+			if err != nil {
+				return err
+			}
+			if fi, err := os.Stat(absDir); err != nil || !fi.IsDir() {
+				return fmt.Errorf("plugin build: %s is not a folder", dir)
+			}
+			if out == "" {
+				out = filepath.Base(absDir) + ".wasm"
+			}
+			absOut, err := filepath.Abs(out)
+			if err != nil {
+				return err
+			}
+			gobin, err := exec.LookPath("go")
+			if err != nil {
+				return errors.New("plugin build: the Go toolchain is needed and go is not on PATH (install Go from https://go.dev/dl/, or build by hand: GOOS=wasip1 GOARCH=wasm CGO_ENABLED=0 go build -buildmode=c-shared -o out.wasm .)")
+			}
+			build := exec.CommandContext(cmd.Context(), gobin, "build", "-buildmode=c-shared", "-o", absOut, ".") //nolint:gosec // G204: runs the Go toolchain found on PATH on the folder the author names; that is the command's job
+			build.Dir = absDir
+			build.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
+			build.Stdout, build.Stderr = cmd.ErrOrStderr(), cmd.ErrOrStderr()
+			if err := build.Run(); err != nil {
+				return fmt.Errorf("plugin build: go build in %s: %w", dir, err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "built %s\n", out)
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&out, "output", "o", "", "the module to write (default <dir's name>.wasm in the current folder)")
+	return cmd
+}
+
+// pluginKinds are the kinds `plugin new` scaffolds, with their templates.
+var pluginKinds = map[string]struct{ main, test string }{
+	abi.KindAuthenticator: {mainAuthenticator, testAuthenticator},
+	abi.KindThrottler:     {mainThrottler, testThrottler},
+	abi.KindClaims:        {mainClaims, testClaims},
+}
+
+func newPluginNewCmd() *cobra.Command {
+	var dir, module string
+	cmd := &cobra.Command{
+		Use:   "new <kind> <name>",
+		Short: "Scaffold a plugin: main.go, main_test.go and README.md of a working extension",
+		Long: `Writes a new plugin folder (--dir, default ./<name>) holding a minimal working
+extension of the kind (authenticator, throttler or claims), its tests on
+sdk/plugintest, and a README. name is lowercase letters, digits, '_' and '-',
+starting with a letter; the extension's name is name with '-' turned into '_'
+(its id: authn.<name>, throttle.<name> or claims.<name>).
+
+Inside the Latch repository the code imports its sdk directly. Elsewhere a
+go.mod is written too (module --module, default example.com/<name>) requiring
+github.com/latchid/latch; while that module is not published, point it at a
+checkout with: go mod edit -replace github.com/latchid/latch=/path/to/latch`,
+		Example: `  latch plugin new authenticator acme-otp --dir plugins/acme-otp`,
+		Args:    cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			kind, name := args[0], args[1]
+			tmpl, ok := pluginKinds[kind]
+			if !ok {
+				return fmt.Errorf("plugin new: unknown kind %q (want authenticator, throttler or claims)", kind)
+			}
+			if !validPluginName(name) {
+				return fmt.Errorf("plugin new: invalid name %q: lowercase letters, digits, '_' and '-', starting with a letter", name)
+			}
+			if dir == "" {
+				dir = name
+			}
+			abs, err := filepath.Abs(dir)
+			if err != nil {
+				return err
+			}
+			if entries, err := os.ReadDir(abs); err == nil && len(entries) > 0 {
+				return fmt.Errorf("plugin new: %s exists and is not empty", dir)
+			}
+			inRepo := insideLatchModule(abs)
+			if module == "" {
+				module = "example.com/" + name
+			}
+			data := scaffold{
+				Name: name, Entry: strings.ReplaceAll(name, "-", "_"), Kind: kind,
+				ID:     extension.Kind(kind).Namespace() + "." + strings.ReplaceAll(name, "-", "_"),
+				Module: module, InRepo: inRepo,
+			}
+			files := []struct{ name, text string }{
+				{"main.go", tmpl.main}, {"main_test.go", tmpl.test}, {"README.md", readmeTemplate},
+			}
+			if !inRepo {
+				files = append(files, struct{ name, text string }{"go.mod", goModTemplate})
+			}
+			if err := os.MkdirAll(abs, 0o750); err != nil {
+				return fmt.Errorf("plugin new: %w", err)
+			}
+			for _, f := range files {
+				var b strings.Builder
+				if err := template.Must(template.New(f.name).Delims("[[", "]]").Parse(f.text)).Execute(&b, data); err != nil {
+					return fmt.Errorf("plugin new: %s: %w", f.name, err)
+				}
+				if err := os.WriteFile(filepath.Join(abs, f.name), []byte(b.String()), 0o600); err != nil {
+					return fmt.Errorf("plugin new: %w", err)
+				}
+			}
+			w := cmd.OutOrStdout()
+			fmt.Fprintf(w, "created %s (%s %s)\n", dir, kind, data.ID)
+			if !inRepo {
+				fmt.Fprintf(w, "outside the Latch repository: while %s is unpublished, run in %s:\n  go mod edit -replace %s=/path/to/latch && go mod tidy\n", latchModule, dir, latchModule)
+			}
+			fmt.Fprintf(w, "next:\n  (cd %s && go test ./...)\n  latch plugin build %s -o %s.wasm\n  latch plugin test %s.wasm\n", dir, dir, name, name)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&dir, "dir", "", "the folder to create (default ./<name>); must not exist or be empty")
+	cmd.Flags().StringVar(&module, "module", "", "the Go module path of go.mod, outside the Latch repository (default example.com/<name>)")
+	return cmd
+}
+
+// scaffold is the data of the `plugin new` templates.
+type scaffold struct {
+	Name, Entry, Kind, ID, Module string
+	InRepo                        bool
+}
+
+// validPluginName reports whether name is [a-z][a-z0-9_-]*, at most 64
+// bytes.
+func validPluginName(name string) bool {
+	if name == "" || len(name) > 64 || name[0] < 'a' || name[0] > 'z' {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '_' && c != '-' {
+			return false
+		}
+	}
+	return true
+}
+
+// insideLatchModule reports whether dir (which may not exist yet) lies in
+// the Go module github.com/latchid/latch: the nearest go.mod above it
+// declares that module.
+func insideLatchModule(dir string) bool {
+	for d := dir; ; {
+		if b, err := os.ReadFile(filepath.Join(d, "go.mod")); err == nil { //nolint:gosec // G304: reading go.mod files above the folder being created
+			for _, line := range strings.Split(string(b), "\n") {
+				if f := strings.Fields(line); len(f) == 2 && f[0] == "module" {
+					return strings.Trim(f[1], `"`) == latchModule
+				}
+			}
+			return false
+		}
+		parent := filepath.Dir(d)
+		if parent == d {
+			return false
+		}
+		d = parent
+	}
+}
+
+const goModTemplate = `module [[.Module]]
+
+go 1.26
+
+require ` + latchModule + ` v0.0.0
+
+// While github.com/latchid/latch is not published, point it at a checkout:
+//   go mod edit -replace github.com/latchid/latch=/path/to/latch && go mod tidy
+`
+
+const mainAuthenticator = `// Command [[.Name]] is a Latch authenticator plugin ([[.ID]]), built to
+// WASM: latch plugin build . -o [[.Name]].wasm
+package main
+
+import (
+	"github.com/latchid/latch/abi"
+	"github.com/latchid/latch/sdk/authn"
+	"github.com/latchid/latch/sdk/plugin"
+)
+
+// authenticator asks for a code and accepts the configured one. Replace
+// Authenticate with your check.
+type authenticator struct{}
+
+// Authenticate answers a form challenge until the code is posted, then
+// authenticated when it matches the configuration's code.
+func (authenticator) Authenticate(req abi.AuthenticateRequest) (abi.AuthenticateResponse, error) {
+	code := req.Params["code"]
+	if len(code) == 0 {
+		return authn.Form(abi.Field{Name: "code", Type: abi.FieldOTP, Label: "Code", Required: true}), nil
+	}
+	want, err := codeOf(req.Config)
+	if err != nil {
+		return abi.AuthenticateResponse{}, err
+	}
+	if want == "" || code[0] != want {
+		return authn.NotAuthenticated(abi.ReasonInvalidCredentials), nil
+	}
+	subject := req.KnownSubject
+	if subject == "" {
+		subject = "[[.Name]]-user"
+	}
+	return authn.Authenticated(subject, nil), nil
+}
+
+// Configure refuses a configuration that does not decode.
+func (authenticator) Configure(config []byte) error {
+	_, err := codeOf(config)
+	return err
+}
+
+//nolint:gochecknoinits // a WASM guest is a reactor: it registers in init (see sdk/plugin)
+func init() {
+	plugin.Define(plugin.Meta{
+		Name:         "[[.Name]]",
+		Version:      "0.1.0",
+		ConfigSchema: []byte(` + "`" + `{"type":"object","properties":{"code":{"type":"string"}},"additionalProperties":false}` + "`" + `),
+	})
+	authn.Register("[[.Entry]]", authenticator{})
+}
+
+// main never runs in a reactor guest.
+func main() {}
+` + configHelper
+
+const configHelper = `
+// codeOf reads the "code" of a configuration ({"code":"1234"}) by hand:
+// the parser is tiny and needs no reflection. Use encoding/json instead if
+// you prefer; it works in a Go WASM guest.
+func codeOf(config []byte) (string, error) {
+	s := string(config)
+	i := indexOf(s, ` + "`" + `"code"` + "`" + `)
+	if i < 0 {
+		return "", nil
+	}
+	s = s[i+len(` + "`" + `"code"` + "`" + `):]
+	for len(s) > 0 && (s[0] == ' ' || s[0] == ':') {
+		s = s[1:]
+	}
+	if len(s) == 0 || s[0] != '"' {
+		return "", plugin.ErrInvalidRequest.WithMessage("code: want a string")
+	}
+	end := indexOf(s[1:], ` + "`" + `"` + "`" + `)
+	if end < 0 {
+		return "", plugin.ErrInvalidRequest.WithMessage("code: unterminated string")
+	}
+	return s[1 : 1+end], nil
+}
+
+func indexOf(s, sub string) int {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if s[i:i+len(sub)] == sub {
+			return i
+		}
+	}
+	return -1
+}
+`
+
+const testAuthenticator = `package main
+
+import (
+	"testing"
+
+	"github.com/latchid/latch/abi"
+	"github.com/latchid/latch/sdk/plugintest"
+)
+
+func TestAuthenticate(t *testing.T) {
+	tests := []struct {
+		name   string
+		params map[string][]string
+		want   string
+	}{
+		{name: "no code: a form", want: abi.OutcomeChallenge},
+		{name: "right code", params: map[string][]string{"code": {"1234"}}, want: abi.OutcomeAuthenticated},
+		{name: "wrong code", params: map[string][]string{"code": {"9999"}}, want: abi.OutcomeNotAuthenticated},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := plugintest.New(t)
+			if err := h.Configure("[[.Entry]]", []byte(` + "`" + `{"code":"1234"}` + "`" + `)); err != nil {
+				t.Fatal(err)
+			}
+			resp, err := h.Authenticate("[[.Entry]]", abi.AuthenticateRequest{Tenant: "acme", FlowID: "f-1", Step: 1, Params: tt.params})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.Outcome != tt.want {
+				t.Errorf("outcome %q, want %q", resp.Outcome, tt.want)
+			}
+		})
+	}
+}
+
+func TestConfigureRefusesBadConfig(t *testing.T) {
+	if err := plugintest.New(t).Configure("[[.Entry]]", []byte(` + "`" + `{"code":1234}` + "`" + `)); err == nil {
+		t.Error("a numeric code was accepted")
+	}
+}
+`
+
+const mainThrottler = `// Command [[.Name]] is a Latch throttler plugin ([[.ID]]), built to WASM:
+// latch plugin build . -o [[.Name]].wasm
+package main
+
+import (
+	"github.com/latchid/latch/abi"
+	"github.com/latchid/latch/sdk/plugin"
+	"github.com/latchid/latch/sdk/throttle"
+)
+
+// throttler allows every request of cost up to the limit's rate. Replace
+// Allow with your policy (a counter in the host's KV store, for example,
+// with the "kv" capability).
+type throttler struct{}
+
+// Allow grants req.Cost units when they fit in one period's rate.
+func (throttler) Allow(req abi.AllowRequest) (abi.AllowResponse, error) {
+	if req.Cost > req.Limit.Rate {
+		return throttle.Denied(0), nil
+	}
+	return throttle.Allowed(req.Limit.Rate - req.Cost), nil
+}
+
+//nolint:gochecknoinits // a WASM guest is a reactor: it registers in init (see sdk/plugin)
+func init() {
+	plugin.Define(plugin.Meta{Name: "[[.Name]]", Version: "0.1.0"})
+	throttle.Register("[[.Entry]]", throttler{})
+}
+
+// main never runs in a reactor guest.
+func main() {}
+`
+
+const testThrottler = `package main
+
+import (
+	"testing"
+
+	"github.com/latchid/latch/abi"
+	"github.com/latchid/latch/sdk/plugintest"
+)
+
+func TestAllow(t *testing.T) {
+	h := plugintest.New(t)
+	limit := abi.Limit{Rate: 10, PeriodMillis: 60_000}
+	resp, err := h.Allow("[[.Entry]]", abi.AllowRequest{Tenant: "acme", Key: "k", Cost: 1, Limit: limit})
+	if err != nil || !resp.Allowed {
+		t.Fatalf("Allow = %+v, %v; want allowed", resp, err)
+	}
+	resp, err = h.Allow("[[.Entry]]", abi.AllowRequest{Tenant: "acme", Key: "k", Cost: 11, Limit: limit})
+	if err != nil || resp.Allowed {
+		t.Fatalf("Allow = %+v, %v; want denied", resp, err)
+	}
+}
+`
+
+const mainClaims = `// Command [[.Name]] is a Latch claims mapper plugin ([[.ID]]), built to
+// WASM: latch plugin build . -o [[.Name]].wasm
+package main
+
+import (
+	"github.com/latchid/latch/abi"
+	"github.com/latchid/latch/sdk/claims"
+	"github.com/latchid/latch/sdk/plugin"
+)
+
+// mapper copies the claims and adds "source": "[[.Name]]". Replace Map
+// with your translation.
+type mapper struct{}
+
+// Map returns the claims with one more.
+func (mapper) Map(req abi.MapRequest) (abi.MapResponse, error) {
+	out := make(map[string]any, len(req.Claims)+1)
+	for k, v := range req.Claims {
+		out[k] = v
+	}
+	out["source"] = "[[.Name]]"
+	return abi.MapResponse{Claims: out}, nil
+}
+
+//nolint:gochecknoinits // a WASM guest is a reactor: it registers in init (see sdk/plugin)
+func init() {
+	plugin.Define(plugin.Meta{Name: "[[.Name]]", Version: "0.1.0"})
+	claims.Register("[[.Entry]]", mapper{})
+}
+
+// main never runs in a reactor guest.
+func main() {}
+`
+
+const testClaims = `package main
+
+import (
+	"testing"
+
+	"github.com/latchid/latch/abi"
+	"github.com/latchid/latch/sdk/plugintest"
+)
+
+func TestMap(t *testing.T) {
+	resp, err := plugintest.New(t).MapClaims("[[.Entry]]", abi.MapRequest{Tenant: "acme", From: "oidc", To: "oidc", Subject: "u-1", Claims: map[string]any{"sub": "u-1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Claims["sub"] != "u-1" || resp.Claims["source"] != "[[.Name]]" {
+		t.Errorf("claims %v", resp.Claims)
+	}
+}
+`
+
+const readmeTemplate = `# [[.Name]]
+
+A Latch [[.Kind]] plugin: extension ` + "`[[.ID]]`" + `. Describe here what it does.
+
+## Configuration
+
+[[if eq .Kind "authenticator"]]` + "```json\n{\"code\": \"1234\"}\n```" + `
+
+- ` + "`code`" + `: the code the form must receive.[[else]]None.[[end]]
+
+## Build and test
+
+` + "```sh" + `
+go test ./...
+latch plugin build . -o [[.Name]].wasm
+latch plugin inspect [[.Name]].wasm
+latch plugin test [[.Name]].wasm
+` + "```" + `
+[[if not .InRepo]]
+While github.com/latchid/latch is not published, point go.mod at a checkout:
+` + "`go mod edit -replace github.com/latchid/latch=/path/to/latch && go mod tidy`" + `.
+[[end]]
+## Load it
+
+In latch.yaml:
+
+` + "```yaml" + `
+plugins:
+  - id: [[.Name]]
+    path: /etc/latch/plugins/[[.Name]].wasm
+    grants: []
+extensions:
+  instances:
+    - name: [[.Entry]]
+      module: [[.ID]]
+` + "```" + `
+
+## Metrics
+
+Its calls show up as latch_extension_* (by extension) and latch_wasm_* (by
+plugin id, here [[.Name]]).
+`
