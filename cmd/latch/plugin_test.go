@@ -1,15 +1,14 @@
 package main_test
 
 import (
-	"bytes"
 	"encoding/json"
-	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/latchid/latch/sdk/plugintest"
 )
 
 // pluginGuests builds the test guests of kernel/plugin (pin, greedy) once
@@ -20,12 +19,8 @@ var pluginGuests = sync.OnceValues(func() (string, error) {
 		return "", err
 	}
 	for _, name := range []string{"pin", "greedy"} {
-		cmd := exec.Command("go", "build", "-buildmode=c-shared", "-o", filepath.Join(dir, name+".wasm"), "../../kernel/plugin/testdata/guests/"+name)
-		cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		if err := cmd.Run(); err != nil {
-			return "", fmt.Errorf("building test guest %s: %w\n%s", name, err, stderr.String())
+		if _, err := plugintest.BuildWASM("../../kernel/plugin/testdata/guests/"+name, filepath.Join(dir, name+".wasm")); err != nil {
+			return "", err
 		}
 	}
 	return dir, nil

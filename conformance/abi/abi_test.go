@@ -1,14 +1,10 @@
 package abi_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 
@@ -21,6 +17,7 @@ import (
 	"github.com/latchid/latch/kernel/plugin"
 	"github.com/latchid/latch/kernel/throttle"
 	"github.com/latchid/latch/kernel/wasmhost"
+	"github.com/latchid/latch/sdk/plugintest"
 )
 
 // pinAuthenticator is a native authenticator written for this test: the
@@ -150,15 +147,7 @@ var pinGuest = func() func(t *testing.T) []byte {
 			return nil, err
 		}
 		defer func() { _ = os.RemoveAll(dir) }()
-		out := filepath.Join(dir, "pin.wasm")
-		cmd := exec.Command("go", "build", "-buildmode=c-shared", "-o", out, "../../kernel/plugin/testdata/guests/pin")
-		cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		if err := cmd.Run(); err != nil {
-			return nil, fmt.Errorf("building the pin guest: %w\n%s", err, strings.TrimSpace(stderr.String()))
-		}
-		return os.ReadFile(out)
+		return plugintest.BuildWASM("../../kernel/plugin/testdata/guests/pin", filepath.Join(dir, "pin.wasm"))
 	})
 	return func(t *testing.T) []byte {
 		t.Helper()

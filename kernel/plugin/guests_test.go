@@ -1,16 +1,15 @@
 package plugin_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sync"
 	"testing"
 
+	"github.com/latchid/latch/kernel/internal/wasmtest"
 	"github.com/latchid/latch/kernel/wasmhost"
 )
 
@@ -74,17 +73,9 @@ func buildGuests() {
 
 // buildGuest builds testdata/guests/<name> into dir and records it.
 func buildGuest(dir, name string) error {
-	out := filepath.Join(dir, name+".wasm")
-	cmd := exec.Command("go", "build", "-buildmode=c-shared", "-o", out, "./testdata/guests/"+name)
-	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("building test guest %s: %w\n%s", name, err, stderr.String())
-	}
-	w, err := os.ReadFile(out)
+	w, err := wasmtest.Build("./testdata/guests/"+name, filepath.Join(dir, name+".wasm"))
 	if err != nil {
-		return fmt.Errorf("reading test guest %s: %w", name, err)
+		return fmt.Errorf("building test guest %s: %w", name, err)
 	}
 	guestsMu.Lock()
 	defer guestsMu.Unlock()

@@ -5,13 +5,13 @@ package plugintest_test
 import (
 	"bytes"
 	"errors"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"testing"
 
 	"github.com/latchid/latch/abi"
+	"github.com/latchid/latch/sdk/plugintest"
 )
 
 // TestExampleBuildsForWASM builds testdata/example, a guest using
@@ -29,19 +29,10 @@ func TestExampleBuildsForWASM(t *testing.T) {
 	if testing.Short() {
 		t.Skip("skipping the WASM build in -short mode")
 	}
-	gobin, err := exec.LookPath("go")
-	if err != nil {
+	if _, err := exec.LookPath("go"); err != nil {
 		t.Skip("skipping the WASM build: the go tool is not on PATH")
 	}
-	out := filepath.Join(t.TempDir(), "example.wasm")
-	cmd := exec.Command(gobin, "build", "-buildmode=c-shared", "-o", out, "./testdata/example")
-	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("building testdata/example for wasip1: %v\n%s", err, stderr.String())
-	}
-	wasm, err := os.ReadFile(out)
+	wasm, err := plugintest.BuildWASM("testdata/example", filepath.Join(t.TempDir(), "example.wasm"))
 	if err != nil {
 		t.Fatal(err)
 	}
