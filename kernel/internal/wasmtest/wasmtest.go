@@ -5,11 +5,14 @@ package wasmtest
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
+	"testing"
 )
 
 // Build builds the Go main package in pkgDir into out, with the command a
@@ -34,4 +37,66 @@ func Build(pkgDir, out string) ([]byte, error) {
 		return nil, fmt.Errorf("reading %s: %w", out, err)
 	}
 	return w, nil
+}
+
+// Guests builds testdata/guests/<name> for each name, once per test binary,
+// on first use. The first guest builds alone (it fills the build cache with
+// the wasip1 standard library, which parallel builds would each compile
+// again), then the others in parallel.
+type Guests struct {
+	// Names lists the guests under testdata/guests; the first builds first.
+	Names []string
+
+	once sync.Once
+	wasm map[string][]byte
+	err  error
+}
+
+// Get returns the named guest's module, building all of them on first use.
+func (g *Guests) Get(tb testing.TB, name string) []byte {
+	tb.Helper()
+	g.once.Do(g.build)
+	if g.err != nil {
+		tb.Fatal(g.err)
+	}
+	w, ok := g.wasm[name]
+	if !ok {
+		tb.Fatalf("no test guest %q", name)
+	}
+	return w
+}
+
+func (g *Guests) build() {
+	dir, err := os.MkdirTemp("", "latch-guests-")
+	if err != nil {
+		g.err = fmt.Errorf("creating the guest build folder: %w", err)
+		return
+	}
+	// The modules are read into memory; the folder is not needed after.
+	defer func() { _ = os.RemoveAll(dir) }()
+	g.wasm = make(map[string][]byte, len(g.Names))
+	var mu sync.Mutex
+	one := func(name string) error {
+		w, err := Build("./testdata/guests/"+name, filepath.Join(dir, name+".wasm"))
+		if err != nil {
+			return fmt.Errorf("building test guest %s: %w", name, err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		g.wasm[name] = w
+		return nil
+	}
+	if len(g.Names) == 0 {
+		return
+	}
+	if g.err = one(g.Names[0]); g.err != nil {
+		return
+	}
+	errs := make([]error, len(g.Names))
+	var wg sync.WaitGroup
+	for i, name := range g.Names[1:] {
+		wg.Go(func() { errs[i] = one(name) })
+	}
+	wg.Wait()
+	g.err = errors.Join(errs...)
 }
