@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/latchid/latch/builtin/admin"
+	"github.com/latchid/latch/builtin/login"
 	"github.com/latchid/latch/builtin/oauth"
 	"github.com/latchid/latch/builtin/server"
 	"github.com/latchid/latch/kernel/config"
@@ -170,7 +171,26 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options
 	if err != nil {
 		return nil, err
 	}
-	provider, err := oauth.New(oauth.Deps{Store: n.store, Keys: n.keys, PublicURL: cfg.PublicURL, Log: log, Audit: n.bus})
+	mk, err := secret.LoadOrCreateMasterKey(cfg.DataDir, cfg.MasterKey.Value(), log)
+	if err != nil {
+		return nil, fmt.Errorf("loading master key: %w", err)
+	}
+	hmacKey, err := secret.DeriveKey(mk, "oauth-hmac")
+	if err != nil {
+		return nil, err
+	}
+	lg, err := login.New(login.Deps{
+		Store:          n.store,
+		Authenticators: n.extensions,
+		PublicURL:      cfg.PublicURL,
+		Log:            log,
+		Audit:          n.bus,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("starting the login pages: %w", err)
+	}
+	lg.Mount(n.server.App())
+	provider, err := oauth.New(oauth.Deps{Store: n.store, Keys: n.keys, PublicURL: cfg.PublicURL, Log: log, Audit: n.bus, Login: lg, HMACKey: hmacKey})
 	if err != nil {
 		return nil, fmt.Errorf("starting the oauth provider: %w", err)
 	}

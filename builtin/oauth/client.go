@@ -8,6 +8,7 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -42,10 +43,23 @@ type client struct {
 	redirectURIs []string
 	respTypes    []string
 	// lifetime, when positive, overrides the access token lifetime.
-	lifetime time.Duration
+	lifetime    time.Duration
+	name        string
+	firstParty  bool
+	requirePKCE bool
+	// issuer is the tenant's issuer.
+	issuer string
+	// postLogout lists the post_logout_redirect_uris (OpenID Connect
+	// RP-Initiated Logout 1.0 section 3.1).
+	postLogout []string
 }
 
 func newClient(c store.Client, maxLifetime time.Duration) *client {
+	respTypes := c.ResponseTypes
+	if len(respTypes) == 0 && slices.Contains(c.GrantTypes, string(fosite.GrantTypeAuthorizationCode)) {
+		// RFC 7591 section 2: response_types defaults to "code".
+		respTypes = []string{"code"}
+	}
 	return &client{
 		id:           c.ClientID,
 		secretHash:   c.SecretHash,
@@ -55,9 +69,50 @@ func newClient(c store.Client, maxLifetime time.Duration) *client {
 		audience:     c.Audience,
 		authMethod:   c.TokenEndpointAuthMethod,
 		redirectURIs: c.RedirectURIs,
-		respTypes:    c.ResponseTypes,
+		respTypes:    respTypes,
 		lifetime:     settingLifetime(c.Settings[ClientSettingAccessTokenLifetime], maxLifetime),
+		name:         c.Name,
+		firstParty:   c.FirstParty,
+		requirePKCE:  c.Public || c.Settings[ClientSettingRequirePKCE] != false,
+		postLogout:   settingStrings(c.Settings[ClientSettingPostLogoutRedirectURIs]),
 	}
+}
+
+// ClientSettingPostLogoutRedirectURIs is the key in store.Client.Settings
+// of the URIs the client may ask to be sent to after logout (a JSON array
+// of strings), compared exactly.
+const ClientSettingPostLogoutRedirectURIs = "post_logout_redirect_uris"
+
+// settingStrings reads a list of strings from a client setting.
+func settingStrings(v any) []string {
+	switch l := v.(type) {
+	case []string:
+		return l
+	case []any:
+		out := make([]string, 0, len(l))
+		for _, e := range l {
+			if s, ok := e.(string); ok {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	return nil
+}
+
+// GetResponseModes lists the response modes every client may use
+// (fosite.ResponseModeClient): query, fragment and form_post (OAuth 2.0
+// Form Post Response Mode).
+func (c *client) GetResponseModes() []fosite.ResponseModeType {
+	return []fosite.ResponseModeType{fosite.ResponseModeDefault, fosite.ResponseModeQuery, fosite.ResponseModeFragment, fosite.ResponseModeFormPost}
+}
+
+// displayName is how the consent page names the client.
+func (c *client) displayName() string {
+	if c.name != "" {
+		return c.name
+	}
+	return c.id
 }
 
 // settingLifetime reads a lifetime in seconds from a client setting: a
@@ -113,7 +168,24 @@ func (c *client) GetScopes() fosite.Arguments { return c.scopes }
 func (c *client) IsPublic() bool { return c.public }
 
 // GetAudience returns the audiences the client may request.
-func (c *client) GetAudience() fosite.Arguments { return c.audience }
+// The tenant's own issuer is always allowed: it is the default audience
+// of tokens for a client that registered none, and a refreshed grant keeps
+// its audience.
+func (c *client) GetAudience() fosite.Arguments {
+	if c.issuer == "" || slices.Contains(c.audience, c.issuer) {
+		return c.audience
+	}
+	return append(slices.Clone(c.audience), c.issuer)
+}
+
+// registeredAudience returns the audiences the client registered, without
+// the tenant's issuer.
+func registeredAudience(fc fosite.Client) []string {
+	if c, ok := fc.(*client); ok {
+		return c.audience
+	}
+	return fc.GetAudience()
+}
 
 // GetEffectiveLifespan returns the client's access token lifetime for the
 // client credentials grant, or fallback.

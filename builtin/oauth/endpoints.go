@@ -13,7 +13,6 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/ory/fosite"
-	"github.com/ory/fosite/handler/oauth2"
 
 	"github.com/latchid/latch/builtin/server"
 	"github.com/latchid/latch/kernel/event"
@@ -67,6 +66,7 @@ type tenantHandler func(ctx context.Context, c *fiber.Ctx, t tenantInfo) error
 // GET routes also answer HEAD. Any other method on these paths gets 405
 // with an RFC 6749 error body and an Allow header.
 func (p *Provider) Mount(app *fiber.App) {
+	const both = "GET+POST"
 	for _, base := range []struct {
 		prefix string
 		named  bool
@@ -78,17 +78,28 @@ func (p *Provider) Mount(app *fiber.App) {
 			{fiber.MethodGet, PathOpenIDConfiguration, p.discovery},
 			{fiber.MethodGet, PathAuthorizationServer, p.discovery},
 			{fiber.MethodGet, PathJWKS, p.jwks},
+			{both, PathAuthorize, p.authorize},
+			{fiber.MethodGet, PathAuthorizeResume, p.resume},
+			{fiber.MethodPost, PathConsent, p.consent},
 			{fiber.MethodPost, PathToken, p.token},
 			{fiber.MethodPost, PathIntrospect, p.introspect},
 			{fiber.MethodPost, PathRevoke, p.revoke},
+			{both, PathUserInfo, p.userinfo},
+			{both, PathEndSession, p.endSession},
 		} {
-			if rt.method == fiber.MethodGet {
-				app.Get(base.prefix+rt.path, p.serve(base.named, rt.h)) // and HEAD
+			h := p.serve(base.named, rt.h)
+			switch rt.method {
+			case fiber.MethodGet:
+				app.Get(base.prefix+rt.path, h) // and HEAD
 				app.All(base.prefix+rt.path, methodNotAllowed("GET, HEAD"))
-				continue
+			case both:
+				app.Get(base.prefix+rt.path, h)
+				app.Post(base.prefix+rt.path, h)
+				app.All(base.prefix+rt.path, methodNotAllowed("GET, HEAD, POST"))
+			default:
+				app.Post(base.prefix+rt.path, h)
+				app.All(base.prefix+rt.path, methodNotAllowed(fiber.MethodPost))
 			}
-			app.Post(base.prefix+rt.path, p.serve(base.named, rt.h))
-			app.All(base.prefix+rt.path, methodNotAllowed(fiber.MethodPost))
 		}
 	}
 	app.Get(PathAuthorizationServer+"/t/:tenant", p.serve(true, p.discovery))
@@ -108,34 +119,59 @@ func (p *Provider) serve(named bool, h tenantHandler) fiber.Handler {
 
 // metadata is the authorization server metadata (RFC 8414 section 2), also
 // served as the OpenID Provider metadata (OpenID Connect Discovery 1.0
-// section 3). It lists only what this slice implements; the OpenID-only
-// fields that describe ID tokens and the authorization endpoint come with
-// them. response_types_supported is required and empty: there is no
-// authorization endpoint yet.
+// section 3). It lists only what is implemented.
 type metadata struct {
-	Issuer                                    string   `json:"issuer"`
-	JWKSURI                                   string   `json:"jwks_uri"`
-	TokenEndpoint                             string   `json:"token_endpoint"`
-	IntrospectionEndpoint                     string   `json:"introspection_endpoint"`
-	RevocationEndpoint                        string   `json:"revocation_endpoint"`
-	GrantTypesSupported                       []string `json:"grant_types_supported"`
-	ResponseTypesSupported                    []string `json:"response_types_supported"`
-	TokenEndpointAuthMethodsSupported         []string `json:"token_endpoint_auth_methods_supported"`
-	IntrospectionEndpointAuthMethodsSupported []string `json:"introspection_endpoint_auth_methods_supported"`
-	RevocationEndpointAuthMethodsSupported    []string `json:"revocation_endpoint_auth_methods_supported"`
+	Issuer                                     string   `json:"issuer"`
+	AuthorizationEndpoint                      string   `json:"authorization_endpoint"`
+	TokenEndpoint                              string   `json:"token_endpoint"`
+	UserInfoEndpoint                           string   `json:"userinfo_endpoint"`
+	JWKSURI                                    string   `json:"jwks_uri"`
+	IntrospectionEndpoint                      string   `json:"introspection_endpoint"`
+	RevocationEndpoint                         string   `json:"revocation_endpoint"`
+	EndSessionEndpoint                         string   `json:"end_session_endpoint"`
+	ScopesSupported                            []string `json:"scopes_supported"`
+	ClaimsSupported                            []string `json:"claims_supported"`
+	GrantTypesSupported                        []string `json:"grant_types_supported"`
+	ResponseTypesSupported                     []string `json:"response_types_supported"`
+	ResponseModesSupported                     []string `json:"response_modes_supported"`
+	SubjectTypesSupported                      []string `json:"subject_types_supported"`
+	IDTokenSigningAlgValuesSupported           []string `json:"id_token_signing_alg_values_supported"`
+	CodeChallengeMethodsSupported              []string `json:"code_challenge_methods_supported"`
+	PromptValuesSupported                      []string `json:"prompt_values_supported"`
+	TokenEndpointAuthMethodsSupported          []string `json:"token_endpoint_auth_methods_supported"`
+	IntrospectionEndpointAuthMethodsSupported  []string `json:"introspection_endpoint_auth_methods_supported"`
+	RevocationEndpointAuthMethodsSupported     []string `json:"revocation_endpoint_auth_methods_supported"`
+	ClaimsParameterSupported                   bool     `json:"claims_parameter_supported"`
+	RequestParameterSupported                  bool     `json:"request_parameter_supported"`
+	RequestURIParameterSupported               bool     `json:"request_uri_parameter_supported"`
+	AuthorizationResponseIssParameterSupported bool     `json:"authorization_response_iss_parameter_supported"`
 }
 
 func (p *Provider) discovery(ctx context.Context, c *fiber.Ctx, t tenantInfo) error {
 	c.Set(fiber.HeaderCacheControl, metadataMaxAge)
+	algs := make([]string, len(signatureAlgorithms))
+	for i, a := range signatureAlgorithms {
+		algs[i] = string(a)
+	}
 	return c.JSON(metadata{
-		Issuer:                            t.issuer,
-		JWKSURI:                           t.issuer + PathJWKS,
-		TokenEndpoint:                     t.issuer + PathToken,
-		IntrospectionEndpoint:             t.issuer + PathIntrospect,
-		RevocationEndpoint:                t.issuer + PathRevoke,
-		GrantTypesSupported:               p.grantTypes,
-		ResponseTypesSupported:            []string{},
-		TokenEndpointAuthMethodsSupported: authMethodsSupported,
+		Issuer:                                    t.issuer,
+		AuthorizationEndpoint:                     t.issuer + PathAuthorize,
+		TokenEndpoint:                             t.issuer + PathToken,
+		UserInfoEndpoint:                          t.issuer + PathUserInfo,
+		JWKSURI:                                   t.issuer + PathJWKS,
+		IntrospectionEndpoint:                     t.issuer + PathIntrospect,
+		RevocationEndpoint:                        t.issuer + PathRevoke,
+		EndSessionEndpoint:                        t.issuer + PathEndSession,
+		ScopesSupported:                           []string{"openid", "profile", "email", "phone", "offline_access"},
+		ClaimsSupported:                           []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "sid", "at_hash", "c_hash", "name", "given_name", "family_name", "preferred_username", "updated_at", "email", "email_verified", "phone_number"},
+		GrantTypesSupported:                       p.grantTypes,
+		ResponseTypesSupported:                    []string{"code"},
+		ResponseModesSupported:                    []string{"query", "fragment", "form_post"},
+		SubjectTypesSupported:                     []string{"public"},
+		IDTokenSigningAlgValuesSupported:          algs,
+		CodeChallengeMethodsSupported:             []string{"S256"},
+		PromptValuesSupported:                     []string{"none", "login", "consent", "select_account"},
+		TokenEndpointAuthMethodsSupported:         append(slices.Clone(authMethodsSupported), authMethodNone),
 		IntrospectionEndpointAuthMethodsSupported: authMethodsSupported,
 		RevocationEndpointAuthMethodsSupported:    authMethodsSupported,
 	})
@@ -236,7 +272,7 @@ func introspection(ar fosite.Requester) fiber.Map {
 	if len(info.Scopes) > 0 {
 		m["scope"] = strings.Join(info.Scopes, " ")
 	}
-	if s, ok := ar.GetSession().(*oauth2.JWTSession); ok && s.Username != "" {
+	if s, ok := ar.GetSession().(*session); ok && s.Username != "" {
 		m["username"] = s.Username
 	}
 	return m

@@ -10,7 +10,9 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/latchid/latch/builtin/login"
 	"github.com/latchid/latch/builtin/oauth"
+	"github.com/latchid/latch/kernel/extension"
 	"github.com/latchid/latch/kernel/keys"
 	"github.com/latchid/latch/kernel/secret"
 	"github.com/latchid/latch/kernel/store/sqlite"
@@ -44,11 +46,27 @@ func ExampleNew() {
 	}
 	log := slog.New(slog.DiscardHandler)
 
+	hmacKey, err := secret.DeriveKey(bytes.Repeat([]byte{1}, secret.MasterKeySize), "oauth-hmac")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	lg, err := login.New(login.Deps{
+		Store:          st,
+		Authenticators: &extension.Instances{}, // the node's loaded extensions
+		PublicURL:      "https://id.example.com",
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
 	p, err := oauth.New(oauth.Deps{
 		Store:     st,
 		Keys:      keys.NewManager(st, box, keys.Options{Logger: log}),
 		PublicURL: "https://id.example.com",
 		Log:       log,
+		Login:     lg,
+		HMACKey:   hmacKey,
 		// Audit: the node's event bus.
 	})
 	if err != nil {

@@ -99,7 +99,7 @@ func (g *clientCredentialsGrant) HandleTokenEndpointRequest(ctx context.Context,
 	}
 	granted := audience
 	if len(granted) == 0 {
-		granted = cl.GetAudience()
+		granted = registeredAudience(cl)
 	}
 	if len(granted) == 0 {
 		t, err := mustTenant(ctx)
@@ -112,9 +112,9 @@ func (g *clientCredentialsGrant) HandleTokenEndpointRequest(ctx context.Context,
 		r.GrantAudience(a)
 	}
 
-	sess, ok := r.GetSession().(*oauth2.JWTSession)
+	sess, ok := r.GetSession().(*session)
 	if !ok {
-		return fmt.Errorf("preparing session: session of type %T is not a JWT session", r.GetSession())
+		return fmt.Errorf("preparing session: session of type %T is not a Latch session", r.GetSession())
 	}
 	sess.Subject = cl.GetID()
 	claims := sess.JWTClaims

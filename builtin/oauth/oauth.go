@@ -40,7 +40,12 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/handler/oauth2"
+	"github.com/ory/fosite/handler/openid"
+	"github.com/ory/fosite/handler/pkce"
+	"github.com/ory/fosite/token/hmac"
 	"github.com/ory/fosite/token/jwt"
+
+	"github.com/latchid/latch/builtin/login"
 
 	"github.com/latchid/latch/kernel/event"
 	"github.com/latchid/latch/kernel/keys"
@@ -81,6 +86,14 @@ const (
 	// keys.DefaultOverlap, so that the key that signed a token stays
 	// published until the token expires.
 	DefaultMaxAccessTokenLifetime = keys.DefaultOverlap
+	// DefaultRefreshTokenLifetime is the lifetime of refresh tokens. Each
+	// use rotates the token; the new one lives this long again.
+	DefaultRefreshTokenLifetime = 30 * 24 * time.Hour
+	// authorizeCodeLifetime is short: a code is exchanged at once (RFC
+	// 6749 section 4.1.2 recommends at most 10 minutes).
+	authorizeCodeLifetime = 2 * time.Minute
+	// idTokenLifetime is the lifetime of ID tokens.
+	idTokenLifetime = time.Hour
 )
 
 // ClientSettingAccessTokenLifetime is the key in store.Client.Settings
@@ -95,6 +108,9 @@ type Store interface {
 	GetTenant(ctx context.Context, id string) (store.Tenant, error)
 	GetTenantByName(ctx context.Context, name string) (store.Tenant, error)
 	GetClientByClientID(ctx context.Context, tenantID, clientID string) (store.Client, error)
+	GetUser(ctx context.Context, tenantID, id string) (store.User, error)
+	GetConsent(ctx context.Context, tenantID, userID, clientID string) (store.Consent, error)
+	PutConsent(ctx context.Context, c store.Consent) error
 	store.Tokens
 }
 
@@ -133,6 +149,17 @@ type Deps struct {
 	// AccessTokenLifetime is the default access token lifetime. Zero means
 	// DefaultAccessTokenLifetime.
 	AccessTokenLifetime time.Duration
+	// Login signs browsers in and renders the shared pages (login,
+	// consent, logout). Required.
+	Login *login.Service
+	// HMACKey is the 32-byte secret that authorization codes and refresh
+	// tokens are MACed with (derive it from the master key with
+	// secret.DeriveKey). Every node of a cluster must use the same one.
+	// Required.
+	HMACKey []byte
+	// RefreshTokenLifetime is the lifetime of refresh tokens; zero means
+	// DefaultRefreshTokenLifetime.
+	RefreshTokenLifetime time.Duration
 	// MaxAccessTokenLifetime caps per-client lifetimes
 	// (ClientSettingAccessTokenLifetime). Keep it at or below the key
 	// manager's overlap so tokens verify until they expire. Zero means
@@ -165,6 +192,15 @@ func New(d Deps) (*Provider, error) {
 	if d.Keys == nil {
 		return nil, errors.New("creating oauth provider: Deps.Keys is required")
 	}
+	if d.Login == nil {
+		return nil, errors.New("creating oauth provider: Deps.Login is required")
+	}
+	if len(d.HMACKey) < 32 {
+		return nil, errors.New("creating oauth provider: Deps.HMACKey must be at least 32 bytes")
+	}
+	if d.RefreshTokenLifetime <= 0 {
+		d.RefreshTokenLifetime = DefaultRefreshTokenLifetime
+	}
 	publicURL, err := checkPublicURL(d.PublicURL)
 	if err != nil {
 		return nil, fmt.Errorf("creating oauth provider: %w", err)
@@ -186,32 +222,81 @@ func New(d Deps) (*Provider, error) {
 	}
 
 	p := &Provider{
-		d:          d,
-		publicURL:  publicURL,
-		grantTypes: []string{string(fosite.GrantTypeClientCredentials)},
+		d:         d,
+		publicURL: publicURL,
+		grantTypes: []string{
+			string(fosite.GrantTypeAuthorizationCode),
+			string(fosite.GrantTypeClientCredentials),
+			string(fosite.GrantTypeRefreshToken),
+		},
 	}
 	p.storage = &storage{st: d.Store, maxLifetime: d.MaxAccessTokenLifetime}
 	p.signer = newTokenSigner(d.Keys)
 
 	cfg := &config{Config: &fosite.Config{
-		AccessTokenLifespan: d.AccessTokenLifetime,
+		AccessTokenLifespan:   d.AccessTokenLifetime,
+		RefreshTokenLifespan:  d.RefreshTokenLifetime,
+		AuthorizeCodeLifespan: authorizeCodeLifetime,
+		IDTokenLifespan:       idTokenLifetime,
+		GlobalSecret:          d.HMACKey,
+		// A refresh token is issued to every client registered for the
+		// refresh_token grant, without asking for offline_access.
+		RefreshTokenScopes: []string{},
+		// PKCE (RFC 7636) with S256 only; public clients must use it,
+		// confidential ones too unless their settings say otherwise
+		// (requirePKCE below).
+		EnforcePKCEForPublicClients:    true,
+		EnablePKCEPlainChallengeMethod: false,
+		// Nonces and states shorter than this are refused.
+		MinParameterEntropy: 8,
+		// Redirect URIs are compared exactly, and must be https except on
+		// loopback; private-use schemes of native apps (RFC 8252 section 7.1)
+		// are allowed.
+		RedirectSecureChecker: fosite.IsRedirectURISecure,
 		// Scopes and audiences are compared as exact strings: a client's
 		// registered list bounds what it may request.
 		ScopeStrategy:            fosite.ExactScopeStrategy,
 		AudienceMatchingStrategy: matchAudience,
 		ClientSecretsHasher:      clientSecretHasher{},
 		// RFC 9068 section 2.2.3: "scope" is a space-separated string.
-		JWTScopeClaimKey: jwt.JWTScopeFieldString,
-		// Only access tokens exist in this slice.
-		DisableRefreshTokenValidation: true,
-		SendDebugMessagesToClients:    false,
+		JWTScopeClaimKey:           jwt.JWTScopeFieldString,
+		SendDebugMessagesToClients: false,
 	}}
 	cfg.ClientAuthenticationStrategy = p.authenticateClient
 
-	strategy := &oauth2.DefaultJWTStrategy{
+	opaque := oauth2.NewHMACSHAStrategy(&hmac.HMACStrategy{Config: cfg}, cfg)
+	strategy := &accessTokenStrategy{DefaultJWTStrategy: &oauth2.DefaultJWTStrategy{
 		Signer:          p.signer,
-		HMACSHAStrategy: opaqueTokensUnsupported{},
+		HMACSHAStrategy: opaque,
 		Config:          cfg,
+	}}
+	idHelper := &openid.IDTokenHandleHelper{IDTokenStrategy: &openid.DefaultStrategy{Signer: idTokenSigner{p.signer}, Config: cfg}}
+	codeHandler := &oauth2.AuthorizeExplicitGrantHandler{
+		AccessTokenStrategy:    strategy,
+		RefreshTokenStrategy:   strategy,
+		AuthorizeCodeStrategy:  strategy,
+		CoreStorage:            p.storage,
+		TokenRevocationStorage: p.storage,
+		Config:                 cfg,
+	}
+	pkceHandler := &pkce.Handler{AuthorizeCodeStrategy: strategy, Storage: p.storage, Config: cfg}
+	oidcHandler := &openid.OpenIDConnectExplicitHandler{
+		OpenIDConnectRequestStorage:   p.storage,
+		OpenIDConnectRequestValidator: openid.NewOpenIDConnectRequestValidator(idTokenSigner{p.signer}, cfg),
+		Config:                        cfg,
+		IDTokenHandleHelper:           idHelper,
+	}
+	refreshHandler := &oauth2.RefreshTokenGrantHandler{
+		AccessTokenStrategy:    strategy,
+		RefreshTokenStrategy:   strategy,
+		TokenRevocationStorage: p.storage,
+		Config:                 cfg,
+	}
+	cfg.AuthorizeEndpointHandlers = fosite.AuthorizeEndpointHandlers{
+		pkceRequired{},
+		codeHandler,
+		pkceHandler,
+		oidcHandler,
 	}
 	cfg.TokenEndpointHandlers = fosite.TokenEndpointHandlers{
 		&clientCredentialsGrant{
@@ -224,6 +309,11 @@ func New(d Deps) (*Provider, error) {
 				Config: cfg,
 			},
 		},
+		codeHandler,
+		refreshHandler,
+		pkceHandler,
+		oidcHandler,
+		&openid.OpenIDConnectRefreshHandler{IDTokenHandleHelper: idHelper, Config: cfg},
 	}
 	cfg.TokenIntrospectionHandlers = fosite.TokenIntrospectionHandlers{
 		&oauth2.CoreValidator{CoreStrategy: strategy, CoreStorage: p.storage, Config: cfg},
@@ -321,7 +411,7 @@ func tokenInfo(ar fosite.Requester) TokenInfo {
 		Scopes:   slices.Clone([]string(ar.GetGrantedScopes())),
 		Audience: slices.Clone([]string(ar.GetGrantedAudience())),
 	}
-	if s, ok := ar.GetSession().(*oauth2.JWTSession); ok {
+	if s, ok := ar.GetSession().(*session); ok {
 		info.Subject = s.Subject
 		info.ExpiresAt = s.GetExpiresAt(fosite.AccessToken)
 		if c := s.JWTClaims; c != nil {

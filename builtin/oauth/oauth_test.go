@@ -24,9 +24,11 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
+	"github.com/latchid/latch/builtin/login"
 	"github.com/latchid/latch/builtin/oauth"
 	"github.com/latchid/latch/builtin/server"
 	"github.com/latchid/latch/kernel/event"
+	"github.com/latchid/latch/kernel/extension"
 	"github.com/latchid/latch/kernel/keys"
 	"github.com/latchid/latch/kernel/secret"
 	"github.com/latchid/latch/kernel/store"
@@ -141,7 +143,11 @@ func newEnv(t testing.TB) *env {
 		t.Fatal(err)
 	}
 	e.base = "http://" + ln.Addr().String()
-	e.p, err = oauth.New(oauth.Deps{Store: st, Keys: km, PublicURL: e.base + "/", Log: log, Audit: e.audit})
+	lg, err := login.New(login.Deps{Store: st, Authenticators: noAuthenticators{}, PublicURL: e.base})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.p, err = oauth.New(oauth.Deps{Store: st, Keys: km, PublicURL: e.base + "/", Log: log, Audit: e.audit, Login: lg, HMACKey: testHMACKey})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -323,6 +329,9 @@ func TestDiscovery(t *testing.T) {
 				"token_endpoint":         iss + oauth.PathToken,
 				"introspection_endpoint": iss + oauth.PathIntrospect,
 				"revocation_endpoint":    iss + oauth.PathRevoke,
+				"authorization_endpoint": iss + oauth.PathAuthorize,
+				"userinfo_endpoint":      iss + oauth.PathUserInfo,
+				"end_session_endpoint":   iss + oauth.PathEndSession,
 			}
 			for k, v := range want {
 				if m[k] != v {
@@ -330,19 +339,21 @@ func TestDiscovery(t *testing.T) {
 				}
 			}
 			for k, v := range map[string][]any{
-				"grant_types_supported":                         {"client_credentials"},
-				"token_endpoint_auth_methods_supported":         {"client_secret_basic", "client_secret_post"},
+				"grant_types_supported":                         {"authorization_code", "client_credentials", "refresh_token"},
+				"token_endpoint_auth_methods_supported":         {"client_secret_basic", "client_secret_post", "none"},
 				"introspection_endpoint_auth_methods_supported": {"client_secret_basic", "client_secret_post"},
-				"response_types_supported":                      {},
+				"response_types_supported":                      {"code"},
+				"code_challenge_methods_supported":              {"S256"},
+				"id_token_signing_alg_values_supported":         {"ES256", "RS256", "EdDSA"},
 			} {
 				got, _ := m[k].([]any)
 				if !slices.Equal(got, v) {
 					t.Errorf("%s = %v, want %v", k, m[k], v)
 				}
 			}
-			for _, k := range []string{"authorization_endpoint", "userinfo_endpoint", "id_token_signing_alg_values_supported"} {
+			for _, k := range []string{"registration_endpoint", "pushed_authorization_request_endpoint", "device_authorization_endpoint"} {
 				if _, ok := m[k]; ok {
-					t.Errorf("%s is listed but not implemented", k)
+					t.Errorf("%s is listed, but this build has no such endpoint", k)
 				}
 			}
 			// RFC 8414: the same document at the authorization server
@@ -889,8 +900,17 @@ func (e *env) claims(raw string) map[string]any {
 	return m
 }
 
+// noAuthenticators is a tenant set with no authenticator: these tests do
+// not sign users in (conformance/oidc does, against a live server).
+type noAuthenticators struct{}
+
+func (noAuthenticators) Enabled(string, extension.Kind) []*extension.Instance { return nil }
+
+var testHMACKey = bytes.Repeat([]byte{7}, 32)
+
 func TestNew(t *testing.T) {
 	st := struct{ oauth.Store }{}
+	lg := &login.Service{}
 	for _, tc := range []struct {
 		name string
 		d    oauth.Deps
@@ -900,7 +920,9 @@ func TestNew(t *testing.T) {
 		{"no public url", oauth.Deps{Store: st, Keys: &keys.Manager{}}},
 		{"relative public url", oauth.Deps{Store: st, Keys: &keys.Manager{}, PublicURL: "/x"}},
 		{"public url with query", oauth.Deps{Store: st, Keys: &keys.Manager{}, PublicURL: "https://id.example.com/?a=b"}},
-		{"lifetime above maximum", oauth.Deps{Store: st, Keys: &keys.Manager{}, PublicURL: "https://id.example.com", AccessTokenLifetime: 48 * time.Hour}},
+		{"lifetime above maximum", oauth.Deps{Store: st, Keys: &keys.Manager{}, Login: lg, HMACKey: testHMACKey, PublicURL: "https://id.example.com", AccessTokenLifetime: 48 * time.Hour}},
+		{"no login", oauth.Deps{Store: st, Keys: &keys.Manager{}, HMACKey: testHMACKey, PublicURL: "https://id.example.com"}},
+		{"short hmac key", oauth.Deps{Store: st, Keys: &keys.Manager{}, Login: lg, HMACKey: testHMACKey[:16], PublicURL: "https://id.example.com"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := oauth.New(tc.d); err == nil {
@@ -908,7 +930,7 @@ func TestNew(t *testing.T) {
 			}
 		})
 	}
-	p, err := oauth.New(oauth.Deps{Store: st, Keys: &keys.Manager{}, PublicURL: "https://id.example.com/"})
+	p, err := oauth.New(oauth.Deps{Store: st, Keys: &keys.Manager{}, Login: lg, HMACKey: testHMACKey, PublicURL: "https://id.example.com/"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,8 +20,10 @@ import (
 // accessTokenType is the JWS "typ" of access tokens (RFC 9068 section
 // 2.1). RFC 9068 section 4 also accepts the full media type on input.
 const (
-	accessTokenType          = "at+jwt"
-	accessTokenMediaType     = "application/at+jwt"
+	accessTokenType      = "at+jwt"
+	accessTokenMediaType = "application/at+jwt"
+	// idTokenType is the JWS "typ" of ID tokens: plain "JWT", never at+jwt.
+	idTokenType              = "JWT"
 	maxCachedSigners         = 1024
 	publicKeyCacheTTL        = time.Minute
 	signingMethodLengthBytes = sha256.Size
@@ -69,7 +71,13 @@ func (s *tokenSigner) Generate(ctx context.Context, claims jwt.MapClaims, header
 	if err != nil {
 		return "", "", fmt.Errorf("signing access token: %w: %w", errStorage, err)
 	}
-	js, err := s.typedSigner(ks.KeyID(), ks.WithOptions)
+	typ := accessTokenType
+	if header != nil {
+		if h, _ := header.ToMap()["typ"].(string); h == idTokenType {
+			typ = idTokenType
+		}
+	}
+	js, err := s.typedSigner(ks.KeyID(), typ, ks.WithOptions)
 	if err != nil {
 		return "", "", fmt.Errorf("signing access token: %w", err)
 	}
@@ -92,24 +100,25 @@ func (s *tokenSigner) Generate(ctx context.Context, claims jwt.MapClaims, header
 	return token, signatureOf(token), nil
 }
 
-// typedSigner returns the cached at+jwt signer of key kid, making it with
-// build on a miss.
-func (s *tokenSigner) typedSigner(kid string, build func(*jose.SignerOptions) (jose.Signer, error)) (jose.Signer, error) {
+// typedSigner returns the cached signer of key kid that sets typ, making
+// it with build on a miss.
+func (s *tokenSigner) typedSigner(kid, typ string, build func(*jose.SignerOptions) (jose.Signer, error)) (jose.Signer, error) {
+	cacheKey := typ + " " + kid
 	s.mu.RLock()
-	js := s.signers[kid]
+	js := s.signers[cacheKey]
 	s.mu.RUnlock()
 	if js != nil {
 		return js, nil
 	}
-	js, err := build((&jose.SignerOptions{}).WithType(accessTokenType))
+	js, err := build((&jose.SignerOptions{}).WithType(jose.ContentType(typ)))
 	if err != nil {
-		return nil, fmt.Errorf("making at+jwt signer for key %q: %w", kid, err)
+		return nil, fmt.Errorf("making %s signer for key %q: %w", typ, kid, err)
 	}
 	s.mu.Lock()
 	if len(s.signers) >= maxCachedSigners {
 		clear(s.signers)
 	}
-	s.signers[kid] = js
+	s.signers[cacheKey] = js
 	s.mu.Unlock()
 	return js, nil
 }
@@ -129,6 +138,14 @@ func (s *tokenSigner) Validate(ctx context.Context, token string) (string, error
 // *jwt.ValidationError, as fosite's strategies expect; a failure to load
 // the keys is not.
 func (s *tokenSigner) Decode(ctx context.Context, token string) (*jwt.Token, error) {
+	return s.decode(ctx, token, func(typ string) bool {
+		return strings.EqualFold(typ, accessTokenType) || strings.EqualFold(typ, accessTokenMediaType)
+	})
+}
+
+// decode verifies a compact JWS of the context's tenant whose typ header
+// passes typOK.
+func (s *tokenSigner) decode(ctx context.Context, token string, typOK func(string) bool) (*jwt.Token, error) {
 	t, err := mustTenant(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("verifying access token: %w", err)
@@ -142,8 +159,8 @@ func (s *tokenSigner) Decode(ctx context.Context, token string) (*jwt.Token, err
 	}
 	h := jws.Signatures[0].Protected
 	typ, _ := h.ExtraHeaders[jose.HeaderType].(string)
-	if !strings.EqualFold(typ, accessTokenType) && !strings.EqualFold(typ, accessTokenMediaType) {
-		return nil, invalidToken(jwt.ValidationErrorMalformed, fmt.Errorf("typ %q is not %s", typ, accessTokenType))
+	if !typOK(typ) {
+		return nil, invalidToken(jwt.ValidationErrorMalformed, fmt.Errorf("typ %q is not accepted here", typ))
 	}
 	key, found, err := s.publicKey(ctx, t.id, h.KeyID)
 	if err != nil {
@@ -283,3 +300,15 @@ var (
 	_ jwt.Signer          = (*tokenSigner)(nil)
 	_ oauth2.CoreStrategy = opaqueTokensUnsupported{}
 )
+
+// idTokenSigner is the signer of ID tokens: it signs as tokenSigner does,
+// with typ JWT (the session's IDTokenHeaders set it), and decodes only ID
+// tokens, for id_token_hint.
+type idTokenSigner struct{ *tokenSigner }
+
+// Decode verifies an ID token of the context's tenant. Its time claims are
+// not checked: an expired ID token is a valid id_token_hint (OpenID
+// Connect Core 1.0 section 3.1.2.1).
+func (s idTokenSigner) Decode(ctx context.Context, token string) (*jwt.Token, error) {
+	return s.decode(ctx, token, func(typ string) bool { return typ == "" || strings.EqualFold(typ, idTokenType) })
+}

@@ -10,6 +10,8 @@ import (
 
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/handler/oauth2"
+	"github.com/ory/fosite/handler/openid"
+	"github.com/ory/fosite/handler/pkce"
 	"github.com/ory/fosite/token/jwt"
 
 	"github.com/latchid/latch/kernel/store"
@@ -22,6 +24,8 @@ const (
 	kindRefresh      = "refresh"
 	kindCode         = "code"
 	kindAssertionJTI = "client_assertion_jti"
+	kindPKCE         = "pkce"
+	kindOIDC         = "oidc"
 )
 
 // recordVersion is the version of record this build writes and reads.
@@ -55,7 +59,9 @@ func (s *storage) client(ctx context.Context, id string) (*client, error) {
 	case !c.Enabled:
 		return nil, fosite.ErrNotFound
 	}
-	return newClient(c, s.maxLifetime), nil
+	cl := newClient(c, s.maxLifetime)
+	cl.issuer = t.issuer
+	return cl, nil
 }
 
 // GetClient returns an enabled client of the context's tenant
@@ -179,14 +185,47 @@ func (s *storage) RevokeAccessToken(ctx context.Context, requestID string) error
 	return s.revoke(ctx, kindAccess, requestID)
 }
 
+// CreatePKCERequestSession stores the PKCE challenge of a code.
+func (s *storage) CreatePKCERequestSession(ctx context.Context, signature string, req fosite.Requester) error {
+	return s.create(ctx, kindPKCE, signature, fosite.AuthorizeCode, req)
+}
+
+// GetPKCERequestSession returns the request holding a code's challenge.
+func (s *storage) GetPKCERequestSession(ctx context.Context, signature string, session fosite.Session) (fosite.Requester, error) {
+	req, _, err := s.get(ctx, kindPKCE, signature, session)
+	return req, err
+}
+
+// DeletePKCERequestSession removes a code's challenge once used.
+func (s *storage) DeletePKCERequestSession(ctx context.Context, signature string) error {
+	return s.delete(ctx, kindPKCE, signature)
+}
+
+// CreateOpenIDConnectSession stores the OpenID Connect request of a code.
+// fosite passes the code itself; it is stored under its hash.
+func (s *storage) CreateOpenIDConnectSession(ctx context.Context, code string, req fosite.Requester) error {
+	return s.create(ctx, kindOIDC, codeKey(code), fosite.AuthorizeCode, req)
+}
+
+// GetOpenIDConnectSession returns the OpenID Connect request of a code.
+func (s *storage) GetOpenIDConnectSession(ctx context.Context, code string, req fosite.Requester) (fosite.Requester, error) {
+	got, _, err := s.get(ctx, kindOIDC, codeKey(code), req.GetSession())
+	return got, err
+}
+
+// DeleteOpenIDConnectSession removes the OpenID Connect request of a code.
+func (s *storage) DeleteOpenIDConnectSession(ctx context.Context, code string) error {
+	return s.delete(ctx, kindOIDC, codeKey(code))
+}
+
 func (s *storage) create(ctx context.Context, kind, key string, tt fosite.TokenType, req fosite.Requester) error {
 	t, err := mustTenant(ctx)
 	if err != nil {
 		return fmt.Errorf("storing %s token: %w", kind, err)
 	}
-	sess, ok := req.GetSession().(*oauth2.JWTSession)
+	sess, ok := req.GetSession().(*session)
 	if !ok {
-		return fmt.Errorf("storing %s token: session of type %T is not a JWT session", kind, req.GetSession())
+		return fmt.Errorf("storing %s token: session of type %T is not a Latch session", kind, req.GetSession())
 	}
 	expires := sess.GetExpiresAt(tt)
 	if expires.IsZero() {
@@ -233,7 +272,7 @@ func (s *storage) getActive(ctx context.Context, kind, key string, session fosit
 // get rebuilds the request behind a record. A record whose client is gone
 // or disabled is not found: deleting or disabling a client ends its
 // tokens.
-func (s *storage) get(ctx context.Context, kind, key string, session fosite.Session) (fosite.Requester, bool, error) {
+func (s *storage) get(ctx context.Context, kind, key string, fs fosite.Session) (fosite.Requester, bool, error) {
 	t, err := mustTenant(ctx)
 	if err != nil {
 		return nil, false, fmt.Errorf("loading %s token: %w", kind, err)
@@ -259,11 +298,12 @@ func (s *storage) get(ctx context.Context, kind, key string, session fosite.Sess
 	if err != nil {
 		return nil, false, err
 	}
-	sess, ok := session.(*oauth2.JWTSession)
+	sess, ok := fs.(*session)
 	if !ok || sess == nil {
 		sess = newSession()
 	}
 	rec.Session.fill(sess)
+	rec.ID.fill(sess)
 	form := rec.Form
 	if form == nil {
 		form = url.Values{}
@@ -335,6 +375,20 @@ type record struct {
 	GrantedAudience   []string      `json:"granted_audience,omitempty"`
 	Form              url.Values    `json:"form,omitempty"`
 	Session           sessionRecord `json:"session"`
+	// ID holds the ID token's claims of an OpenID Connect grant.
+	ID *idRecord `json:"id,omitempty"`
+}
+
+// idRecord is the part of an ID token's claims that outlives the request:
+// what the refresh grant needs to issue a new ID token for the same
+// authentication.
+type idRecord struct {
+	Subject  string         `json:"sub,omitempty"`
+	AuthTime time.Time      `json:"auth_time,omitzero"`
+	ACR      string         `json:"acr,omitempty"`
+	AMR      []string       `json:"amr,omitempty"`
+	Nonce    string         `json:"nonce,omitempty"`
+	Extra    map[string]any `json:"extra,omitempty"`
 }
 
 // sessionRecord is the part of a fosite JWT session that is stored.
@@ -358,7 +412,7 @@ type claimsRecord struct {
 	Extra     map[string]any `json:"extra,omitempty"`
 }
 
-func recordOf(req fosite.Requester, sess *oauth2.JWTSession) record {
+func recordOf(req fosite.Requester, sess *session) record {
 	form := url.Values{}
 	for k, v := range req.GetRequestForm() {
 		if k != "client_secret" {
@@ -379,6 +433,12 @@ func recordOf(req fosite.Requester, sess *oauth2.JWTSession) record {
 			ExpiresAt: sess.ExpiresAt,
 		},
 	}
+	if c := sess.IDClaims; c != nil {
+		rec.ID = &idRecord{
+			Subject: c.Subject, AuthTime: c.AuthTime, ACR: c.AuthenticationContextClassReference,
+			AMR: c.AuthenticationMethodsReferences, Nonce: c.Nonce, Extra: c.Extra,
+		}
+	}
 	if c := sess.JWTClaims; c != nil {
 		rec.Session.Claims = claimsRecord{
 			JTI: c.JTI, Issuer: c.Issuer, Subject: c.Subject, Audience: c.Audience,
@@ -389,8 +449,21 @@ func recordOf(req fosite.Requester, sess *oauth2.JWTSession) record {
 	return rec
 }
 
+// fill copies the stored ID token claims into sess.
+func (r *idRecord) fill(sess *session) {
+	if r == nil {
+		return
+	}
+	c := sess.IDTokenClaims()
+	c.Subject, c.AuthTime, c.AuthenticationContextClassReference = r.Subject, r.AuthTime, r.ACR
+	c.AuthenticationMethodsReferences, c.Nonce = r.AMR, r.Nonce
+	if r.Extra != nil {
+		c.Extra = r.Extra
+	}
+}
+
 // fill copies the stored session into sess.
-func (r sessionRecord) fill(sess *oauth2.JWTSession) {
+func (r sessionRecord) fill(sess *session) {
 	sess.Subject = r.Subject
 	sess.Username = r.Username
 	sess.ExpiresAt = make(map[fosite.TokenType]time.Time, len(r.ExpiresAt))
@@ -408,15 +481,6 @@ func (r sessionRecord) fill(sess *oauth2.JWTSession) {
 	}
 }
 
-// newSession returns an empty session for a request.
-func newSession() *oauth2.JWTSession {
-	return &oauth2.JWTSession{
-		JWTClaims: &jwt.JWTClaims{Extra: map[string]any{}},
-		JWTHeader: &jwt.Headers{Extra: map[string]any{}},
-		ExpiresAt: map[fosite.TokenType]time.Time{},
-	}
-}
-
 func nonNil(s []string) fosite.Arguments {
 	if s == nil {
 		return fosite.Arguments{}
@@ -425,7 +489,9 @@ func nonNil(s []string) fosite.Arguments {
 }
 
 var (
-	_ fosite.Storage                = (*storage)(nil)
-	_ oauth2.CoreStorage            = (*storage)(nil)
-	_ oauth2.TokenRevocationStorage = (*storage)(nil)
+	_ fosite.Storage                     = (*storage)(nil)
+	_ oauth2.CoreStorage                 = (*storage)(nil)
+	_ oauth2.TokenRevocationStorage      = (*storage)(nil)
+	_ pkce.PKCERequestStorage            = (*storage)(nil)
+	_ openid.OpenIDConnectRequestStorage = (*storage)(nil)
 )

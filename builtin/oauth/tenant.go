@@ -9,14 +9,22 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/ory/fosite"
 
+	"github.com/latchid/latch/builtin/login"
 	"github.com/latchid/latch/kernel/store"
 )
 
 // tenantInfo is the tenant a request is served for.
 type tenantInfo struct {
-	id     string
-	name   string
-	issuer string
+	id      string
+	name    string
+	issuer  string
+	base    string // "" or "/t/{name}"
+	display string
+}
+
+// page describes the tenant to the shared pages.
+func (t tenantInfo) page(uiLocales string) login.Page {
+	return login.Page{Base: t.base, Brand: t.display, UILocales: uiLocales}
 }
 
 type tenantKey struct{}
@@ -47,7 +55,11 @@ func mustTenant(ctx context.Context) (tenantInfo, error) {
 }
 
 func (p *Provider) tenantInfo(t store.Tenant) tenantInfo {
-	return tenantInfo{id: t.ID, name: t.Name, issuer: p.Issuer(t.Name)}
+	ti := tenantInfo{id: t.ID, name: t.Name, issuer: p.Issuer(t.Name), display: t.DisplayName}
+	if t.Name != store.DefaultTenantName {
+		ti.base = "/t/" + t.Name
+	}
+	return ti
 }
 
 // errUnknownTenant answers requests for a tenant that does not exist or is

@@ -455,3 +455,31 @@ func BenchmarkVerifyClientSecret(b *testing.B) {
 		}
 	}
 }
+
+func TestDeriveKey(t *testing.T) {
+	a, err := DeriveKey(testKey(1), "oauth-hmac")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(a) != MasterKeySize {
+		t.Fatalf("len = %d", len(a))
+	}
+	again, _ := DeriveKey(testKey(1), "oauth-hmac")
+	if !bytes.Equal(a, again) {
+		t.Fatal("same inputs gave different keys")
+	}
+	other, _ := DeriveKey(testKey(1), "csrf")
+	if bytes.Equal(a, other) {
+		t.Fatal("different purposes gave the same key")
+	}
+	otherMaster, _ := DeriveKey(testKey(2), "oauth-hmac")
+	if bytes.Equal(a, otherMaster) || bytes.Equal(a, testKey(1)) {
+		t.Fatal("derived key does not depend on the master key")
+	}
+	if _, err := DeriveKey(testKey(1)[:5], "x"); !errors.Is(err, ErrKeyLength) {
+		t.Fatalf("short key: %v", err)
+	}
+	if _, err := DeriveKey(testKey(1), ""); err == nil {
+		t.Fatal("empty purpose accepted")
+	}
+}

@@ -1,0 +1,411 @@
+package login
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/latchid/latch/abi"
+	"github.com/latchid/latch/kernel/authn"
+	"github.com/latchid/latch/kernel/event"
+	"github.com/latchid/latch/kernel/extension"
+	"github.com/latchid/latch/kernel/fault"
+	"github.com/latchid/latch/kernel/secret"
+	"github.com/latchid/latch/kernel/store"
+)
+
+// flowVersion is the version of flow record this build writes and reads.
+const flowVersion = 1
+
+// maxFormValue bounds every submitted form value.
+const maxFormValue = 4096
+
+// flow is a login in progress, kept as a store.Token of kind "login_flow"
+// under its id until it completes or expires.
+type flow struct {
+	Version   int       `json:"v"`
+	ID        string    `json:"-"`
+	Binding   string    `json:"binding"`
+	ReturnTo  string    `json:"return_to"`
+	Force     bool      `json:"force,omitempty"`
+	LoginHint string    `json:"login_hint,omitempty"`
+	UILocales string    `json:"ui_locales,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	ExpiresAt time.Time `json:"expires_at"`
+	// Step is the 1-based step running; Authenticator the instance
+	// chosen for it; State what that authenticator asked to keep.
+	Step          int    `json:"step"`
+	Authenticator string `json:"authenticator,omitempty"`
+	State         []byte `json:"state,omitempty"`
+	// Subject, Username and AMR accumulate over completed steps.
+	Subject  string   `json:"subject,omitempty"`
+	Username string   `json:"username,omitempty"`
+	AMR      []string `json:"amr,omitempty"`
+}
+
+func (s *Service) loadFlow(ctx context.Context, tenantID, id string) (*flow, error) {
+	if id == "" || len(id) > 64 {
+		return nil, store.ErrNotFound
+	}
+	tok, err := s.d.Store.GetToken(ctx, tenantID, kindFlow, id)
+	if err != nil {
+		return nil, err
+	}
+	f := &flow{}
+	if err := json.Unmarshal(tok.Data, f); err != nil || f.Version != flowVersion {
+		return nil, store.ErrNotFound
+	}
+	f.ID = id
+	return f, nil
+}
+
+// saveFlow writes f, replacing its previous record.
+func (s *Service) saveFlow(ctx context.Context, tenantID string, f *flow, replace bool) error {
+	data, err := json.Marshal(f)
+	if err != nil {
+		return fmt.Errorf("encoding login flow: %w", err)
+	}
+	if replace {
+		if err := s.d.Store.DeleteToken(ctx, tenantID, kindFlow, f.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("saving login flow: %w", err)
+		}
+	}
+	err = s.d.Store.CreateToken(ctx, store.Token{
+		Kind: kindFlow, Key: f.ID, TenantID: tenantID, Subject: f.Subject, Active: true,
+		Data: data, CreatedAt: f.CreatedAt, ExpiresAt: f.ExpiresAt,
+	})
+	if err != nil {
+		return fmt.Errorf("saving login flow: %w", err)
+	}
+	return nil
+}
+
+// getLogin starts a login (?return_to=…) or shows the current step of one
+// (?flow=…).
+func (s *Service) getLogin(c *fiber.Ctx) error {
+	t, ok, err := s.resolve(c)
+	if err != nil {
+		return s.fail(c, Page{}, err)
+	}
+	if !ok {
+		return s.RenderError(c, http.StatusNotFound, Page{}, "error.request", "")
+	}
+	pg := Page{Base: t.Base, Brand: t.DisplayName}
+	csrf, err := s.CSRFToken(c)
+	if err != nil {
+		return s.fail(c, pg, err)
+	}
+	ctx := c.UserContext()
+	if id := c.Query("flow"); id != "" {
+		f, err := s.loadFlow(ctx, t.ID, id)
+		if err != nil || f.Binding != binding(csrf) {
+			return s.RenderError(c, http.StatusBadRequest, pg, "login.expired", "")
+		}
+		pg.UILocales = f.UILocales
+		if opt := c.Query("option"); opt != "" && opt != f.Authenticator {
+			if !slices.ContainsFunc(s.options(t), func(i *extension.Instance) bool { return i.Name() == opt }) {
+				return s.RenderError(c, http.StatusBadRequest, pg, "error.request", "")
+			}
+			f.Authenticator, f.State = opt, nil
+			if err := s.saveFlow(ctx, t.ID, f, true); err != nil {
+				return s.fail(c, pg, err)
+			}
+		}
+		return s.runStep(c, t, pg, f, csrf, nil)
+	}
+
+	returnTo := c.Query("return_to")
+	if !validReturn(t.Base, returnTo) {
+		return s.RenderError(c, http.StatusBadRequest, pg, "error.request", "")
+	}
+	pg.UILocales = truncate(c.Query("ui_locales"), 200)
+	if c.Query("force") != "1" {
+		if sess, err := s.Session(c, t.ID, t.Name); err != nil {
+			return s.fail(c, pg, err)
+		} else if sess != nil {
+			return c.Redirect(s.publicURL+returnTo, http.StatusFound)
+		}
+	}
+	id, err := secret.RandomToken(24)
+	if err != nil {
+		return s.fail(c, pg, err)
+	}
+	now := time.Now()
+	f := &flow{
+		Version: flowVersion, ID: id, Binding: binding(csrf), ReturnTo: returnTo,
+		Force: c.Query("force") == "1", LoginHint: truncate(c.Query("login_hint"), 256),
+		UILocales: pg.UILocales, CreatedAt: now, ExpiresAt: now.Add(DefaultFlowLifetime), Step: 1,
+	}
+	if err := s.saveFlow(ctx, t.ID, f, false); err != nil {
+		return s.fail(c, pg, err)
+	}
+	// Continue at a URL of its own, so a reload shows the same step.
+	return c.Redirect(s.publicURL+t.Base+PathLogin+"?flow="+url.QueryEscape(id), http.StatusSeeOther)
+}
+
+// postLogin submits the current step's form.
+func (s *Service) postLogin(c *fiber.Ctx) error {
+	t, ok, err := s.resolve(c)
+	if err != nil {
+		return s.fail(c, Page{}, err)
+	}
+	if !ok {
+		return s.RenderError(c, http.StatusNotFound, Page{}, "error.request", "")
+	}
+	pg := Page{Base: t.Base, Brand: t.DisplayName}
+	if !s.CheckCSRF(c) {
+		return s.RenderError(c, http.StatusForbidden, pg, "error.csrf", "")
+	}
+	ctx := c.UserContext()
+	f, err := s.loadFlow(ctx, t.ID, c.FormValue("flow"))
+	if err != nil || f.Binding != binding(c.Cookies(csrfCookie)) {
+		return s.RenderError(c, http.StatusBadRequest, pg, "login.expired", "")
+	}
+	pg.UILocales = f.UILocales
+	params, err := formParams(c)
+	if err != nil {
+		return s.RenderError(c, http.StatusBadRequest, pg, "error.request", "")
+	}
+	return s.runStep(c, t, pg, f, c.FormValue("csrf"), params)
+}
+
+// formParams returns the posted form without the service's own fields.
+func formParams(c *fiber.Ctx) (map[string][]string, error) {
+	form, err := url.ParseQuery(string(c.Body()))
+	if err != nil {
+		return nil, err
+	}
+	delete(form, "csrf")
+	delete(form, "flow")
+	for k, vs := range form {
+		if len(k) > 128 || len(vs) > 8 {
+			return nil, errors.New("oversized form")
+		}
+		for _, v := range vs {
+			if len(v) > maxFormValue {
+				return nil, errors.New("oversized form value")
+			}
+		}
+	}
+	return form, nil
+}
+
+// options lists the authenticators the tenant offers.
+func (s *Service) options(t Tenant) []*extension.Instance {
+	return s.d.Authenticators.Enabled(t.Name, extension.KindAuthenticator)
+}
+
+// runStep runs the flow's current authenticator with params (nil on a
+// GET) and answers with its challenge, an error, or — once it
+// authenticates — a new session and a redirect to the flow's return path.
+func (s *Service) runStep(c *fiber.Ctx, t Tenant, pg Page, f *flow, csrf string, params map[string][]string) error {
+	ctx := c.UserContext()
+	opts := s.options(t)
+	if len(opts) == 0 {
+		return s.fail(c, pg, fmt.Errorf("tenant %q has no authenticator enabled", t.Name))
+	}
+	inst := opts[0]
+	for _, o := range opts {
+		if o.Name() == f.Authenticator {
+			inst = o
+		}
+	}
+	a, ok := extension.As[authn.Authenticator](inst)
+	if !ok {
+		return s.fail(c, pg, fmt.Errorf("instance %q is a %T, not an authenticator", inst.Name(), inst.Value()))
+	}
+	if params == nil {
+		params = map[string][]string{}
+	}
+	req := abi.AuthenticateRequest{
+		Tenant: t.Name, FlowID: f.ID, Step: f.Step, Params: params,
+		Headers: safeHeaders(c), IP: c.IP(), KnownSubject: f.Subject, State: f.State,
+		CallbackURL: s.publicURL + t.Base + PathLogin + "?flow=" + url.QueryEscape(f.ID),
+		Config:      inst.Config(),
+	}
+	var resp abi.AuthenticateResponse
+	err := extension.Call(ctx, inst, abi.OpAuthenticate, func(ctx context.Context) error {
+		var err error
+		resp, err = authn.Check(a.Authenticate(ctx, req))
+		return err
+	})
+	if err != nil {
+		return s.fail(c, pg, err)
+	}
+	for _, ck := range resp.SetCookies {
+		c.Cookie(&fiber.Cookie{Name: ck.Name, Value: ck.Value, MaxAge: int(ck.MaxAgeSeconds), Path: "/", HTTPOnly: true, Secure: s.secure, SameSite: fiber.CookieSameSiteLaxMode})
+	}
+	switch resp.Outcome {
+	case abi.OutcomeChallenge:
+		if !slices.Equal(resp.State, f.State) || f.Authenticator != inst.Name() {
+			f.State, f.Authenticator = resp.State, inst.Name()
+			if err := s.saveFlow(ctx, t.ID, f, true); err != nil {
+				return s.fail(c, pg, err)
+			}
+		}
+		if resp.Challenge.Kind == abi.ChallengeRedirect {
+			return c.Redirect(resp.Challenge.URL, http.StatusSeeOther)
+		}
+		return s.renderChallenge(c, t, pg, f, csrf, inst.Name(), opts, resp.Challenge, "")
+	case abi.OutcomeNotAuthenticated:
+		key := "login.failed"
+		switch resp.Reason {
+		case abi.ReasonLocked:
+			key = "login.locked"
+		case abi.ReasonDisabled:
+			key = "login.disabled"
+		}
+		s.publish(c, t.ID, "anonymous", ActionLogin, event.OutcomeFailure, map[string]any{"authenticator": inst.Name(), "reason": resp.Reason, "flow_step": f.Step})
+		// Show the authenticator's form again, with the error.
+		again, err := a.Authenticate(ctx, abi.AuthenticateRequest{Tenant: t.Name, FlowID: f.ID, Step: f.Step, Params: map[string][]string{}, KnownSubject: f.Subject, Config: inst.Config()})
+		if again, err = authn.Check(again, err); err != nil || again.Outcome != abi.OutcomeChallenge || again.Challenge.Kind != abi.ChallengeForm {
+			return s.RenderError(c, http.StatusUnauthorized, pg, key, "")
+		}
+		for i, fl := range again.Challenge.Fields {
+			if fl.Type == abi.FieldText && len(params[fl.Name]) > 0 {
+				again.Challenge.Fields[i].Value = truncate(params[fl.Name][0], 256)
+			}
+		}
+		lang := pickLanguage(pg.UILocales, c.Get(fiber.HeaderAcceptLanguage))
+		c.Status(http.StatusUnauthorized)
+		return s.renderChallenge(c, t, pg, f, csrf, inst.Name(), opts, again.Challenge, text(lang, key))
+	}
+
+	// Authenticated.
+	if f.Subject != "" && f.Subject != resp.Subject {
+		return s.RenderError(c, http.StatusUnauthorized, pg, "login.failed", "")
+	}
+	f.Subject = resp.Subject
+	if u, _ := resp.Claims["username"].(string); u != "" {
+		f.Username = u
+	}
+	for _, m := range resp.AMR {
+		if !slices.Contains(f.AMR, m) {
+			f.AMR = append(f.AMR, m)
+		}
+	}
+	sess, err := s.startSession(c, t, f)
+	if err != nil {
+		return s.fail(c, pg, err)
+	}
+	if err := s.d.Store.DeleteToken(ctx, t.ID, kindFlow, f.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+		s.d.Log.WarnContext(ctx, "deleting finished login flow", "err", err)
+	}
+	s.publish(c, t.ID, event.Ref("user", f.Subject), ActionLogin, event.OutcomeSuccess, map[string]any{"session": sess.ID, "amr": f.AMR, "authenticator": inst.Name()})
+	return c.Redirect(s.publicURL+f.ReturnTo, http.StatusSeeOther)
+}
+
+// renderChallenge shows a form challenge.
+func (s *Service) renderChallenge(c *fiber.Ctx, t Tenant, pg Page, f *flow, csrf, current string, opts []*extension.Instance, ch *abi.Challenge, errText string) error {
+	p := s.pageFor(c, pg, "login.title")
+	p.Message = ch.Message
+	p.Error = errText
+	if p.Error == "" {
+		p.Error = ch.Error
+	}
+	lp := loginPage{
+		page: p, Action: s.basePath + t.Base + PathLogin, Flow: f.ID, CSRF: csrf,
+		Submit: text(p.Lang, "login.submit"), OptionsLabel: text(p.Lang, "login.options"),
+	}
+	first := true
+	for _, fl := range ch.Fields {
+		fd := field{Name: fl.Name, Type: fl.Type, InputType: inputType(fl.Type), Label: fl.Label, Value: fl.Value, Required: fl.Required}
+		if key := "field." + fl.Name; hasText(key) {
+			fd.Label = text(p.Lang, key)
+		}
+		switch fl.Type {
+		case abi.FieldPassword:
+			fd.Autocomplete, fd.Value = "current-password", ""
+		case abi.FieldOTP:
+			fd.Autocomplete = "one-time-code"
+		case abi.FieldText:
+			if fl.Name == "username" {
+				fd.Autocomplete = "username"
+				if fd.Value == "" {
+					fd.Value = f.LoginHint
+				}
+			}
+		}
+		if fl.Type != abi.FieldHidden && first && fd.Value == "" {
+			fd.Autofocus, first = true, false
+		}
+		lp.Fields = append(lp.Fields, fd)
+	}
+	if lp.Fields != nil && !slices.ContainsFunc(lp.Fields, func(fd field) bool { return fd.Autofocus }) {
+		for i := range lp.Fields {
+			if lp.Fields[i].Type != abi.FieldHidden && lp.Fields[i].Value == "" {
+				lp.Fields[i].Autofocus = true
+				break
+			}
+		}
+	}
+	if f.Subject == "" && len(opts) > 1 {
+		for _, o := range opts {
+			if o.Name() != current {
+				lp.Options = append(lp.Options, option{
+					URL:   s.basePath + t.Base + PathLogin + "?flow=" + url.QueryEscape(f.ID) + "&option=" + url.QueryEscape(o.Name()),
+					Label: optionLabel(o),
+				})
+			}
+		}
+	}
+	status := c.Response().StatusCode()
+	if status < 400 {
+		status = http.StatusOK
+	}
+	return s.render(c, status, "login", lp)
+}
+
+// optionLabel names an authenticator on the page.
+func optionLabel(i *extension.Instance) string {
+	return i.Name()
+}
+
+// inputType maps an abi field type to an HTML input type.
+func inputType(t string) string {
+	switch t {
+	case abi.FieldPassword:
+		return "password"
+	case abi.FieldHidden:
+		return "hidden"
+	case abi.FieldEmail:
+		return "email"
+	case abi.FieldOTP:
+		return "text" // one-time codes: digits, but no spinner
+	default:
+		return "text"
+	}
+}
+
+// safeHeaders copies the request headers for an authenticator, with
+// lowercase names, leaving out cookies and credentials.
+func safeHeaders(c *fiber.Ctx) map[string][]string {
+	h := map[string][]string{}
+	for k, v := range c.GetReqHeaders() {
+		lk := strings.ToLower(k)
+		if lk == "cookie" || lk == "authorization" || lk == "proxy-authorization" {
+			continue
+		}
+		h[lk] = v
+	}
+	return h
+}
+
+// fail logs err and shows a generic error page: 503 when a dependency is
+// unavailable, 500 otherwise, never the cause.
+func (s *Service) fail(c *fiber.Ctx, pg Page, err error) error {
+	status := http.StatusInternalServerError
+	if fault.CodeOf(err) == fault.CodeUnavailable || fault.CodeOf(err) == fault.CodeTimeout {
+		status = http.StatusServiceUnavailable
+	}
+	s.d.Log.ErrorContext(c.UserContext(), "login failed", "path", c.Path(), "err", err)
+	return s.RenderError(c, status, pg, "login.error", "")
+}

@@ -1,0 +1,118 @@
+package login
+
+import (
+	"strings"
+
+	"golang.org/x/text/language"
+)
+
+// messages holds the pages' texts by language and key. English is the
+// fallback for a key a language lacks. Add a language by adding a map
+// here and its tag to supported.
+var messages = map[string]map[string]string{
+	"en": {
+		"login.title":          "Sign in",
+		"login.submit":         "Continue",
+		"login.options":        "Other ways to sign in",
+		"login.failed":         "The username or password is not correct.",
+		"login.locked":         "This account is locked. Try again later or contact your administrator.",
+		"login.disabled":       "This account is disabled. Contact your administrator.",
+		"login.expired":        "Your sign-in took too long. Please start again.",
+		"login.error":          "Signing in is not possible right now. Please try again later.",
+		"field.username":       "Username",
+		"field.password":       "Password",
+		"field.code":           "Code",
+		"consent.title":        "Allow access?",
+		"consent.intro":        "%s asks to:",
+		"consent.remember":     "Remember my decision",
+		"consent.allow":        "Allow",
+		"consent.deny":         "Deny",
+		"logout.title":         "Sign out",
+		"logout.confirm":       "Do you want to sign out?",
+		"logout.submit":        "Sign out",
+		"logout.done":          "You are signed out.",
+		"logout.back":          "Continue",
+		"error.title":          "Something went wrong",
+		"error.request":        "The request is not valid.",
+		"error.csrf":           "Your form expired. Please go back and try again.",
+		"scope.openid":         "Sign you in",
+		"scope.profile":        "See your name and profile",
+		"scope.email":          "See your email address",
+		"scope.phone":          "See your phone number",
+		"scope.address":        "See your address",
+		"scope.offline_access": "Stay connected when you are away",
+	},
+	"de": {
+		"login.title":          "Anmelden",
+		"login.submit":         "Weiter",
+		"login.options":        "Andere Anmeldemöglichkeiten",
+		"login.failed":         "Benutzername oder Passwort ist falsch.",
+		"login.locked":         "Dieses Konto ist gesperrt. Versuchen Sie es später erneut oder wenden Sie sich an Ihre Administration.",
+		"login.disabled":       "Dieses Konto ist deaktiviert. Wenden Sie sich an Ihre Administration.",
+		"login.expired":        "Die Anmeldung hat zu lange gedauert. Bitte beginnen Sie erneut.",
+		"login.error":          "Die Anmeldung ist gerade nicht möglich. Bitte versuchen Sie es später erneut.",
+		"field.username":       "Benutzername",
+		"field.password":       "Passwort",
+		"field.code":           "Code",
+		"consent.title":        "Zugriff erlauben?",
+		"consent.intro":        "%s möchte:",
+		"consent.remember":     "Entscheidung merken",
+		"consent.allow":        "Erlauben",
+		"consent.deny":         "Ablehnen",
+		"logout.title":         "Abmelden",
+		"logout.confirm":       "Möchten Sie sich abmelden?",
+		"logout.submit":        "Abmelden",
+		"logout.done":          "Sie sind abgemeldet.",
+		"logout.back":          "Weiter",
+		"error.title":          "Etwas ist schiefgelaufen",
+		"error.request":        "Die Anfrage ist ungültig.",
+		"error.csrf":           "Ihr Formular ist abgelaufen. Bitte gehen Sie zurück und versuchen Sie es erneut.",
+		"scope.openid":         "Sie anmelden",
+		"scope.profile":        "Ihren Namen und Ihr Profil sehen",
+		"scope.email":          "Ihre E-Mail-Adresse sehen",
+		"scope.phone":          "Ihre Telefonnummer sehen",
+		"scope.address":        "Ihre Adresse sehen",
+		"scope.offline_access": "Verbunden bleiben, wenn Sie nicht da sind",
+	},
+}
+
+// supported lists the languages of messages; the first is the default.
+var supported = []language.Tag{language.English, language.German}
+
+var matcher = language.NewMatcher(supported)
+
+// pickLanguage chooses the page language from OpenID Connect's ui_locales
+// (space-separated, in order of preference) and then the Accept-Language
+// header.
+func pickLanguage(uiLocales, acceptLanguage string) string {
+	var prefs []language.Tag
+	for _, l := range strings.Fields(uiLocales) {
+		if t, err := language.Parse(l); err == nil {
+			prefs = append(prefs, t)
+		}
+	}
+	if al, _, err := language.ParseAcceptLanguage(acceptLanguage); err == nil {
+		prefs = append(prefs, al...)
+	}
+	_, i, _ := matcher.Match(prefs...)
+	base, _ := supported[i].Base()
+	return base.String()
+}
+
+// text returns the message key in lang, in English when lang lacks it, or
+// the key itself when no language has it.
+func text(lang, key string) string {
+	if m, ok := messages[lang][key]; ok {
+		return m
+	}
+	if m, ok := messages["en"][key]; ok {
+		return m
+	}
+	return key
+}
+
+// HasText reports whether key is a known message.
+func hasText(key string) bool {
+	_, ok := messages["en"][key]
+	return ok
+}

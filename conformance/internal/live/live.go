@@ -1,0 +1,177 @@
+// Package live starts a real `latch serve` for the protocol conformance
+// suites: the binary is built once per test binary from this module, run
+// on a free loopback port with a fresh data folder, and killed when the
+// test ends. The suites then talk to it over HTTP only.
+package live
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// AdminSecret is the bootstrap admin client's secret (client latch-admin)
+// of every server Start runs; AdminPassword the admin user's password.
+const (
+	AdminSecret   = "conformance-admin-secret-0123456789abcdef"
+	AdminPassword = "conformance-admin-password"
+)
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// build compiles cmd/latch into a temporary folder, once.
+func build() (string, error) {
+	buildOnce.Do(func() {
+		_, file, _, _ := runtime.Caller(0)
+		root := filepath.Join(filepath.Dir(file), "..", "..", "..")
+		dir, err := os.MkdirTemp("", "latch-conformance")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "latch")
+		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/latch")
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("building latch: %w\n%s", err, out)
+		}
+	})
+	return binPath, buildErr
+}
+
+// Server is a running latch serve.
+type Server struct {
+	// URL is the server's base URL (its public URL).
+	URL string
+	t   testing.TB
+	cmd *exec.Cmd
+	out *bytes.Buffer
+	mu  *sync.Mutex
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	b  *bytes.Buffer
+}
+
+func (w lockedWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+// Start runs a server with the extra environment variables and waits until
+// it is ready.
+func Start(t testing.TB, env ...string) *Server {
+	t.Helper()
+	bin, err := build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	s := &Server{URL: "http://" + addr, t: t, out: &bytes.Buffer{}, mu: &sync.Mutex{}}
+	s.cmd = exec.Command(bin, "serve", "--data", t.TempDir(), "--listen", addr)
+	s.cmd.Env = append(os.Environ(),
+		"LATCH_BOOTSTRAP_CLIENT_SECRET="+AdminSecret,
+		"LATCH_BOOTSTRAP_ADMIN_PASSWORD="+AdminPassword,
+		"LATCH_LOG_LEVEL=warn")
+	s.cmd.Env = append(s.cmd.Env, env...)
+	s.cmd.Stdout = lockedWriter{s.mu, s.out}
+	s.cmd.Stderr = lockedWriter{s.mu, s.out}
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = s.cmd.Process.Kill()
+		<-done
+		if t.Failed() {
+			t.Logf("server output:\n%s", s.Output())
+		}
+	})
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, err := http.Get(s.URL + "/readyz")
+		if err == nil {
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return s
+			}
+		}
+		select {
+		case err := <-done:
+			done <- err
+			t.Fatalf("latch exited before it was ready: %v\n%s", err, s.Output())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("latch not ready after 60s\n%s", s.Output())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Output returns what the server printed so far.
+func (s *Server) Output() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.out.String()
+}
+
+// Admin calls the admin API as the bootstrap admin client and decodes the
+// JSON answer into out (when not nil). It returns the status code.
+func (s *Server) Admin(method, path string, body, out any) int {
+	s.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, s.URL+"/api/admin/v1"+path, rd)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	req.SetBasicAuth("latch-admin", AdminSecret)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	raw, _ := io.ReadAll(resp.Body)
+	if out != nil && len(raw) > 0 && strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+		if err := json.Unmarshal(raw, out); err != nil {
+			s.t.Fatalf("%s %s: decoding %q: %v", method, path, raw, err)
+		}
+	}
+	if resp.StatusCode >= 300 && out == nil {
+		s.t.Logf("%s %s: %d %s", method, path, resp.StatusCode, raw)
+	}
+	return resp.StatusCode
+}

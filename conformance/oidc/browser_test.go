@@ -1,0 +1,191 @@
+package oidc_test
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"strings"
+	"testing"
+
+	"golang.org/x/net/html"
+)
+
+// browser is a cookie-keeping HTTP client that follows redirects by hand,
+// so a test sees where the server sends it.
+type browser struct {
+	t      *testing.T
+	client *http.Client
+}
+
+func newBrowser(t *testing.T) *browser {
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &browser{t: t, client: &http.Client{
+		Jar: jar,
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		},
+	}}
+}
+
+// page is a response the browser stopped at.
+type page struct {
+	status   int
+	location string // the redirect target when status is 3xx
+	body     string
+	url      string
+}
+
+func (b *browser) do(req *http.Request) page {
+	b.t.Helper()
+	resp, err := b.client.Do(req)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	body, _ := io.ReadAll(resp.Body)
+	loc := resp.Header.Get("Location")
+	if loc != "" {
+		if u, err := req.URL.Parse(loc); err == nil {
+			loc = u.String()
+		}
+	}
+	return page{status: resp.StatusCode, location: loc, body: string(body), url: req.URL.String()}
+}
+
+// get follows redirects from u until a page that is not a redirect, or a
+// redirect to a URL starting with stopAt (the client's redirect URI).
+func (b *browser) get(u, stopAt string) page {
+	b.t.Helper()
+	for range 20 {
+		req, err := http.NewRequest(http.MethodGet, u, nil)
+		if err != nil {
+			b.t.Fatal(err)
+		}
+		p := b.do(req)
+		if p.status < 300 || p.status > 399 || p.location == "" {
+			return p
+		}
+		if stopAt != "" && strings.HasPrefix(p.location, stopAt) {
+			return p
+		}
+		u = p.location
+	}
+	b.t.Fatalf("too many redirects from %s", u)
+	return page{}
+}
+
+// submit fills in the page's first form whose submit button or fields
+// match values, posts it, and follows redirects as get does.
+func (b *browser) submit(p page, values map[string]string, stopAt string) page {
+	b.t.Helper()
+	action, fields := parseForm(b.t, p.body)
+	for k, v := range values {
+		fields.Set(k, v)
+	}
+	base, err := url.Parse(p.url)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	target, err := base.Parse(action)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	req, err := http.NewRequest(http.MethodPost, target.String(), strings.NewReader(fields.Encode()))
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	res := b.do(req)
+	if res.status >= 300 && res.status <= 399 && res.location != "" && !(stopAt != "" && strings.HasPrefix(res.location, stopAt)) {
+		return b.get(res.location, stopAt)
+	}
+	return res
+}
+
+// parseForm returns the action and the pre-filled fields of the first
+// form of body (hidden inputs and inputs with a value; checked boxes).
+func parseForm(t *testing.T, body string) (string, url.Values) {
+	t.Helper()
+	doc, err := html.Parse(strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		action string
+		found  bool
+		fields = url.Values{}
+	)
+	var walk func(n *html.Node, inForm bool)
+	walk = func(n *html.Node, inForm bool) {
+		if n.Type == html.ElementNode {
+			switch n.Data {
+			case "form":
+				if found {
+					return
+				}
+				found, inForm = true, true
+				action = attr(n, "action")
+			case "input":
+				if inForm {
+					name, typ := attr(n, "name"), attr(n, "type")
+					switch {
+					case name == "":
+					case typ == "checkbox":
+						if hasAttr(n, "checked") {
+							fields.Set(name, attr(n, "value"))
+						}
+					case attr(n, "value") != "":
+						fields.Set(name, attr(n, "value"))
+					}
+				}
+			}
+		}
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			walk(c, inForm)
+		}
+	}
+	walk(doc, false)
+	if !found {
+		t.Fatalf("no form on the page:\n%s", body)
+	}
+	return action, fields
+}
+
+func attr(n *html.Node, key string) string {
+	for _, a := range n.Attr {
+		if a.Key == key {
+			return a.Val
+		}
+	}
+	return ""
+}
+
+func hasAttr(n *html.Node, key string) bool {
+	for _, a := range n.Attr {
+		if a.Key == key {
+			return true
+		}
+	}
+	return false
+}
+
+// query returns the query of a redirect target, failing when it is not a
+// redirect to prefix.
+func (p page) query(t *testing.T, prefix string) url.Values {
+	t.Helper()
+	if !strings.HasPrefix(p.location, prefix) {
+		t.Fatalf("want a redirect to %s, got %d %q\n%s", prefix, p.status, p.location, p.body)
+	}
+	u, err := url.Parse(p.location)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.Query()
+}
+
+func (p page) String() string { return fmt.Sprintf("%d %s", p.status, p.location) }
