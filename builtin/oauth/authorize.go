@@ -201,7 +201,7 @@ func (p *Provider) continueAuthorize(ctx context.Context, c *fiber.Ctx, t tenant
 		}), http.StatusSeeOther)
 	}
 
-	if !cl.firstParty && !(f.Consented && f.ConsentFor == sess.UserID) {
+	if consented := f.Consented && f.ConsentFor == sess.UserID; !cl.firstParty && !consented {
 		covered := false
 		if !slices.Contains(prompt, "consent") {
 			cs, err := p.d.Store.GetConsent(ctx, t.id, sess.UserID, cl.id)

@@ -179,5 +179,6 @@ func (p *Provider) endSession(ctx context.Context, c *fiber.Ctx, t tenantInfo) e
 	return p.d.Login.RenderLoggedOut(c, pg)
 }
 
-// ActionEndSession: a user signed out through the end_session endpoint.
+// ActionEndSession is the audit action of a sign-out through the
+// end_session endpoint.
 const ActionEndSession event.Action = "oauth.end_session"

@@ -101,7 +101,8 @@ func (b *browser) submit(p page, values map[string]string, stopAt string) page {
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	res := b.do(req)
-	if res.status >= 300 && res.status <= 399 && res.location != "" && !(stopAt != "" && strings.HasPrefix(res.location, stopAt)) {
+	atClient := stopAt != "" && strings.HasPrefix(res.location, stopAt)
+	if res.status >= 300 && res.status <= 399 && res.location != "" && !atClient {
 		return b.get(res.location, stopAt)
 	}
 	return res

@@ -24,8 +24,8 @@ import (
 // AdminSecret is the bootstrap admin client's secret (client latch-admin)
 // of every server Start runs; AdminPassword the admin user's password.
 const (
-	AdminSecret   = "conformance-admin-secret-0123456789abcdef"
-	AdminPassword = "conformance-admin-password"
+	AdminSecret   = "conformance-admin-secret-0123456789abcdef" //nolint:gosec // G101: a test fixture, not a credential.
+	AdminPassword = "conformance-admin-password"                //nolint:gosec // G101: a test fixture, not a credential.
 )
 
 var (
@@ -45,7 +45,7 @@ func build() (string, error) {
 			return
 		}
 		binPath = filepath.Join(dir, "latch")
-		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/latch")
+		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/latch") //nolint:gosec // G204: the path is our own temporary folder.
 		cmd.Dir = root
 		if out, err := cmd.CombinedOutput(); err != nil {
 			buildErr = fmt.Errorf("building latch: %w\n%s", err, out)
@@ -90,7 +90,7 @@ func Start(t testing.TB, env ...string) *Server {
 	addr := ln.Addr().String()
 	_ = ln.Close()
 	s := &Server{URL: "http://" + addr, t: t, out: &bytes.Buffer{}, mu: &sync.Mutex{}}
-	s.cmd = exec.Command(bin, "serve", "--data", t.TempDir(), "--listen", addr)
+	s.cmd = exec.Command(bin, "serve", "--data", t.TempDir(), "--listen", addr) //nolint:gosec // G204: the binary this package built.
 	s.cmd.Env = append(os.Environ(),
 		"LATCH_BOOTSTRAP_CLIENT_SECRET="+AdminSecret,
 		"LATCH_BOOTSTRAP_ADMIN_PASSWORD="+AdminPassword,
@@ -105,7 +105,9 @@ func Start(t testing.TB, env ...string) *Server {
 	go func() { done <- s.cmd.Wait() }()
 	t.Cleanup(func() {
 		_ = s.cmd.Process.Kill()
-		<-done
+		if err := <-done; err != nil {
+			t.Logf("latch exited: %v", err) // killed: expected
+		}
 		if t.Failed() {
 			t.Logf("server output:\n%s", s.Output())
 		}
