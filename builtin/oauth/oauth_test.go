@@ -120,6 +120,7 @@ func newEnv(t testing.TB) *env {
 		{TenantID: e.def.ID, ClientID: "svc-other", SecretHash: secret.HashClientSecret(secretB), GrantTypes: cc, Scopes: []string{"read"}, Enabled: true},
 		{TenantID: e.def.ID, ClientID: "public-app", Public: true, GrantTypes: cc, Scopes: scopes, TokenEndpointAuthMethod: "none", Enabled: true},
 		{TenantID: e.def.ID, ClientID: "web-app", SecretHash: secret.HashClientSecret(secretA), GrantTypes: []string{"authorization_code"}, Scopes: scopes, Enabled: true},
+		{TenantID: e.def.ID, ClientID: "code-app", Public: true, GrantTypes: []string{"authorization_code", "refresh_token"}, Scopes: []string{"openid", "profile"}, RedirectURIs: []string{codeRedirect}, TokenEndpointAuthMethod: "none", Enabled: true},
 		{TenantID: e.def.ID, ClientID: "disabled", SecretHash: secret.HashClientSecret(secretA), GrantTypes: cc, Scopes: scopes, Enabled: false},
 		// The same client id in another tenant, with another secret.
 		{TenantID: e.acme.ID, ClientID: "svc-basic", SecretHash: secret.HashClientSecret(secretB), GrantTypes: cc, Scopes: scopes, Enabled: true},
@@ -152,6 +153,7 @@ func newEnv(t testing.TB) *env {
 		t.Fatal(err)
 	}
 	e.p.Mount(srv.App())
+	lg.Mount(srv.App())
 	go func() { _ = srv.App().Listener(ln) }()
 	t.Cleanup(func() { _ = srv.App().ShutdownWithTimeout(5 * time.Second) })
 	tr := &http.Transport{MaxIdleConnsPerHost: 512}

@@ -15,11 +15,11 @@ import (
 // browser is a cookie-keeping HTTP client that follows redirects by hand,
 // so a test sees where the server sends it.
 type browser struct {
-	t      *testing.T
+	t      testing.TB
 	client *http.Client
 }
 
-func newBrowser(t *testing.T) *browser {
+func newBrowser(t testing.TB) *browser {
 	jar, err := cookiejar.New(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -110,7 +110,7 @@ func (b *browser) submit(p page, values map[string]string, stopAt string) page {
 
 // parseForm returns the action and the pre-filled fields of the first
 // form of body (hidden inputs and inputs with a value; checked boxes).
-func parseForm(t *testing.T, body string) (string, url.Values) {
+func parseForm(t testing.TB, body string) (string, url.Values) {
 	t.Helper()
 	doc, err := html.Parse(strings.NewReader(body))
 	if err != nil {
@@ -177,7 +177,7 @@ func hasAttr(n *html.Node, key string) bool {
 
 // query returns the query of a redirect target, failing when it is not a
 // redirect to prefix.
-func (p page) query(t *testing.T, prefix string) url.Values {
+func (p page) query(t testing.TB, prefix string) url.Values {
 	t.Helper()
 	if !strings.HasPrefix(p.location, prefix) {
 		t.Fatalf("want a redirect to %s, got %d %q\n%s", prefix, p.status, p.location, p.body)

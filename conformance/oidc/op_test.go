@@ -31,7 +31,7 @@ type op struct {
 	provider *oidc.Provider
 }
 
-func setup(t *testing.T) *op {
+func setup(t testing.TB) *op {
 	s := live.Start(t)
 	if code := s.Admin(http.MethodPost, "/users", map[string]any{
 		"username": "alice", "password": alicePass, "email": "alice@example.com", "email_verified": true,
@@ -81,7 +81,7 @@ func (o *op) spa() *oauth2.Config {
 
 // loginAt signs alice in on the login page p and follows the redirects
 // back to the client.
-func loginAt(t *testing.T, b *browser, p page, password, stopAt string) page {
+func loginAt(t testing.TB, b *browser, p page, password, stopAt string) page {
 	t.Helper()
 	if p.status != http.StatusOK || !strings.Contains(p.body, `name="password"`) {
 		t.Fatalf("want the login page, got %s\n%s", p, p.body)
@@ -91,7 +91,7 @@ func loginAt(t *testing.T, b *browser, p page, password, stopAt string) page {
 
 // codeFlow runs an authorization request for cfg in b, logging in when
 // asked, and returns the callback's query and the PKCE verifier.
-func codeFlow(t *testing.T, b *browser, cfg *oauth2.Config, nonce string, extra ...oauth2.AuthCodeOption) (url.Values, string) {
+func codeFlow(t testing.TB, b *browser, cfg *oauth2.Config, nonce string, extra ...oauth2.AuthCodeOption) (url.Values, string) {
 	t.Helper()
 	verifier := oauth2.GenerateVerifier()
 	opts := append([]oauth2.AuthCodeOption{oauth2.S256ChallengeOption(verifier), oidc.Nonce(nonce)}, extra...)

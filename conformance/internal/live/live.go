@@ -7,6 +7,7 @@ package live
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -105,8 +106,9 @@ func Start(t testing.TB, env ...string) *Server {
 	go func() { done <- s.cmd.Wait() }()
 	t.Cleanup(func() {
 		_ = s.cmd.Process.Kill()
-		if err := <-done; err != nil {
-			t.Logf("latch exited: %v", err) // killed: expected
+		var exit *exec.ExitError
+		if err := <-done; err != nil && !errors.As(err, &exit) {
+			t.Logf("waiting for latch: %v", err)
 		}
 		if t.Failed() {
 			t.Logf("server output:\n%s", s.Output())
