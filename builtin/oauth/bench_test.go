@@ -22,6 +22,8 @@ func BenchmarkClientCredentials(b *testing.B) {
 	body := "grant_type=client_credentials&scope=read"
 	auth := basic("svc-basic", secretA)
 	b.ReportAllocs()
+	// Many clients at once, as a loaded server sees them (16 per core).
+	b.SetParallelism(16)
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {

@@ -80,6 +80,22 @@ type Store struct {
 	w, r      *sql.DB
 	closeOnce sync.Once
 	closeErr  error
+
+	// writes feeds the group-commit writer; quit stops it; stopped is
+	// closed once it has answered every write it took.
+	writes  chan *writeReq
+	quit    chan struct{}
+	stopped chan struct{}
+}
+
+// maxBatch bounds how many writes share one transaction.
+const maxBatch = 128
+
+// writeReq is one caller's write transaction waiting for the writer.
+type writeReq struct {
+	ctx  context.Context
+	fn   func(q sqlstore.Querier) error
+	done chan error
 }
 
 // Open opens (creating when missing) the database file at path. Call
@@ -121,13 +137,131 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	r.SetMaxOpenConns(cfg.readConns)
 	r.SetMaxIdleConns(cfg.readConns)
 	r.SetConnMaxIdleTime(0)
-	s := &Store{w: w, r: r}
+	s := &Store{w: w, r: r, writes: make(chan *writeReq, maxBatch), quit: make(chan struct{}), stopped: make(chan struct{})}
 	s.Store = sqlstore.New(sqlstore.Backend{
-		Read:     querier{r},
-		Write:    s.inTx,
+		Read:     querier{db: r},
+		Write:    s.groupWrite,
 		Classify: classify,
 	})
+	go s.writer()
 	return s, nil
+}
+
+// errClosed answers writes made after Close.
+var errClosed = errors.New("sqlite store is closed")
+
+// groupWrite runs fn in a write transaction through the group-commit
+// writer. SQLite has one writer at a time, and each transaction pays for
+// its BEGIN, its WAL frames and its COMMIT; when writes queue up, the
+// writer runs them together in one transaction, each inside its own
+// SAVEPOINT, so one write's failure rolls back that write only. Every
+// caller returns after the transaction holding its write has committed
+// (or failed), so an acknowledged write is as durable as before.
+func (s *Store) groupWrite(ctx context.Context, fn func(q sqlstore.Querier) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	req := &writeReq{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	select {
+	case s.writes <- req:
+	case <-s.quit:
+		return errClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-req.done:
+		return err
+	case <-s.stopped:
+		// The writer answered every write it took before stopping.
+		select {
+		case err := <-req.done:
+			return err
+		default:
+			return errClosed
+		}
+	}
+}
+
+// writer takes queued writes in batches until the store closes.
+func (s *Store) writer() {
+	defer close(s.stopped)
+	batch := make([]*writeReq, 0, maxBatch)
+	for {
+		select {
+		case <-s.quit:
+			for {
+				select {
+				case req := <-s.writes:
+					req.done <- errClosed
+				default:
+					return
+				}
+			}
+		case req := <-s.writes:
+			batch = append(batch[:0], req)
+		drain:
+			for len(batch) < maxBatch {
+				select {
+				case more := <-s.writes:
+					batch = append(batch, more)
+				default:
+					break drain
+				}
+			}
+			s.runBatch(batch)
+		}
+	}
+}
+
+// runBatch runs the writes of batch in one transaction, each in a
+// savepoint, and tells each caller its result.
+func (s *Store) runBatch(batch []*writeReq) {
+	if len(batch) == 1 {
+		req := batch[0]
+		req.done <- s.inTx(req.ctx, req.fn)
+		return
+	}
+	results := make([]error, len(batch))
+	err := func() error {
+		// The batch's statements run detached from the callers'
+		// contexts: a cancelled caller must not interrupt a statement,
+		// which would abort the whole transaction of the others.
+		tx, err := s.w.BeginTx(context.Background(), nil)
+		if err != nil {
+			return fmt.Errorf("beginning transaction: %w", err)
+		}
+		ctx := context.Background()
+		for i, req := range batch {
+			if err := req.ctx.Err(); err != nil {
+				results[i] = err
+				continue
+			}
+			if _, err := tx.ExecContext(ctx, "SAVEPOINT w"); err != nil {
+				results[i] = fmt.Errorf("opening savepoint: %w", err)
+				continue
+			}
+			if err := req.fn(querier{db: tx, detach: true}); err != nil {
+				results[i] = err
+				if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO w"); rerr != nil {
+					results[i] = errors.Join(err, fmt.Errorf("rolling back savepoint: %w", rerr))
+				}
+			}
+			if _, err := tx.ExecContext(ctx, "RELEASE w"); err != nil && results[i] == nil {
+				results[i] = fmt.Errorf("releasing savepoint: %w", err)
+			}
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("committing transaction: %w", err)
+		}
+		return nil
+	}()
+	for i, req := range batch {
+		if results[i] == nil {
+			results[i] = err
+		}
+		req.done <- results[i]
+	}
 }
 
 // escapePath makes path safe inside a file: URI.
@@ -141,7 +275,7 @@ func (s *Store) inTx(ctx context.Context, fn func(q sqlstore.Querier) error) err
 	if err != nil {
 		return fmt.Errorf("beginning transaction: %w", err)
 	}
-	if err := fn(querier{tx}); err != nil {
+	if err := fn(querier{db: tx}); err != nil {
 		_ = tx.Rollback()
 		return err
 	}
@@ -179,6 +313,8 @@ func (s *Store) Ping(ctx context.Context) error {
 // Close closes both pools. It is safe to call more than once.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
+		close(s.quit)
+		<-s.stopped
 		s.closeErr = errors.Join(s.r.Close(), s.w.Close())
 		if s.closeErr != nil {
 			s.closeErr = fmt.Errorf("closing sqlite database: %w", s.closeErr)
@@ -212,11 +348,23 @@ type sqlQuerier interface {
 }
 
 // querier adapts database/sql to sqlstore.Querier: it rewrites $N
-// placeholders to SQLite's ?N and times to fixed-width UTC text.
-type querier struct{ db sqlQuerier }
+// placeholders to SQLite's ?N and times to fixed-width UTC text. A
+// detached querier ignores the cancellation of the contexts it is given
+// (see runBatch).
+type querier struct {
+	db     sqlQuerier
+	detach bool
+}
+
+func (q querier) context(ctx context.Context) context.Context {
+	if q.detach {
+		return context.WithoutCancel(ctx)
+	}
+	return ctx
+}
 
 func (q querier) Exec(ctx context.Context, query string, args ...any) (int64, error) {
-	res, err := q.db.ExecContext(ctx, rebind(query), convert(args)...)
+	res, err := q.db.ExecContext(q.context(ctx), rebind(query), convert(args)...)
 	if err != nil {
 		return 0, err
 	}
@@ -224,7 +372,7 @@ func (q querier) Exec(ctx context.Context, query string, args ...any) (int64, er
 }
 
 func (q querier) Query(ctx context.Context, query string, args ...any) (sqlstore.Rows, error) {
-	rows, err := q.db.QueryContext(ctx, rebind(query), convert(args)...)
+	rows, err := q.db.QueryContext(q.context(ctx), rebind(query), convert(args)...)
 	if err != nil {
 		return nil, err
 	}
@@ -232,7 +380,7 @@ func (q querier) Query(ctx context.Context, query string, args ...any) (sqlstore
 }
 
 func (q querier) QueryRow(ctx context.Context, query string, args ...any) sqlstore.Row {
-	return q.db.QueryRowContext(ctx, rebind(query), convert(args)...)
+	return q.db.QueryRowContext(q.context(ctx), rebind(query), convert(args)...)
 }
 
 // sqlRows adapts *sql.Rows to sqlstore.Rows.
