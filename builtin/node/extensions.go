@@ -8,6 +8,7 @@ import (
 
 	"github.com/latchid/latch/builtin"
 	authnpassword "github.com/latchid/latch/builtin/authn/password"
+	provscim "github.com/latchid/latch/builtin/provision/scim"
 	"github.com/latchid/latch/kernel/config"
 	"github.com/latchid/latch/kernel/extension"
 )
@@ -50,6 +51,9 @@ func (e *extensions) Close(ctx context.Context) error {
 func (n *Node) loadExtensions(ctx context.Context, hasher *boundedHasher) error {
 	e := &extensions{registry: extension.NewRegistry()}
 	builtin.Register(e.registry)
+	// Modules that need configuration to run, so builtin.Modules (which
+	// makes a default instance of each) does not list them.
+	e.registry.Register(provscim.Module())
 	if err := n.loadPlugins(ctx, e.registry); err != nil {
 		return err
 	}

@@ -204,6 +204,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options
 		Extensions: n.extensions,
 		Log:        log,
 	}).Mount(n.server.App())
+	n.mountSCIM(provider, hasher)
 	return n, nil
 }
 
