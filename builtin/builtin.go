@@ -9,7 +9,6 @@ import (
 	authnpassword "github.com/latchid/latch/builtin/authn/password"
 	"github.com/latchid/latch/builtin/claims/mapping"
 	throttlelocal "github.com/latchid/latch/builtin/throttle/local"
-	userstoreldap "github.com/latchid/latch/builtin/userstore/ldap"
 	userstorelocal "github.com/latchid/latch/builtin/userstore/local"
 	"github.com/latchid/latch/kernel/extension"
 	"github.com/latchid/latch/kernel/store"
@@ -21,7 +20,6 @@ func Modules() []extension.Module {
 		authnpassword.Module(),  // authn.password: username and password against the tenant's user stores
 		mapping.Module(),        // claims.mapping: rule-based claim mapping between dialects
 		throttlelocal.Module(),  // throttle.local: in-process GCRA rate limiter
-		userstoreldap.Module(),  // userstore.ldap: users and groups in an LDAP directory or Active Directory
 		userstorelocal.Module(), // userstore.local: the users in the Latch database
 	}
 }

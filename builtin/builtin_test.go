@@ -32,7 +32,6 @@ var modules = []struct {
 	{"authn.password", extension.KindAuthenticator, "authn/password"},
 	{"claims.mapping", extension.KindClaims, "claims/mapping"},
 	{"throttle.local", extension.KindThrottler, "throttle/local"},
-	{"userstore.ldap", extension.KindUserStore, "userstore/ldap"},
 	{"userstore.local", extension.KindUserStore, "userstore/local"},
 }
 

@@ -71,6 +71,9 @@ type Deps struct {
 	Audit  Auditor
 	// Extensions, when set, backs GET /extensions.
 	Extensions Extensions
+	// Gateway, when set, backs GET /gateway/routes and applies deny
+	// policy changes on this node at once.
+	Gateway Gateway
 	// Bearer, when set, lets callers authenticate with access tokens.
 	Bearer BearerTokens
 	Log    *slog.Logger
@@ -175,5 +178,13 @@ func (a *API) table() []route {
 		{get, "/audit", "Query the audit log, newest first", nil, list[auditJSON]{}, ok, a.queryAudit},
 
 		{get, "/extensions", "Extension modules, loaded instances with their health, and the tenant's enabled instances per kind", nil, extensionsJSON{}, ok, a.listExtensions},
+
+		{get, "/gateway/routes", "The gateway's published routes, with breaker state and endpoint health", nil, list[GatewayRoute]{}, ok, a.listGatewayRoutes},
+		{get, "/gateway/deny", "List the gateway's deny policies", nil, list[denyJSON]{}, ok, a.listDenyPolicies},
+		{post, "/gateway/deny", "Add a gateway deny policy (ip, cidr, client, user, api); in force on every node within a second", denyInput{}, denyJSON{}, created, a.createDenyPolicy},
+		{del, "/gateway/deny/:id", "Remove a gateway deny policy", nil, nil, none, a.deleteDenyPolicy},
+		{get, "/gateway/subscriptions", "List the clients subscribed to gateway APIs", nil, list[subscriptionJSON]{}, ok, a.listSubscriptions},
+		{post, "/gateway/subscriptions", "Subscribe a client to a gateway API", subscriptionInput{}, subscriptionJSON{}, created, a.createSubscription},
+		{del, "/gateway/subscriptions/:id", "Remove a subscription", nil, nil, none, a.deleteSubscription},
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"github.com/latchid/latch/builtin"
 	authnpassword "github.com/latchid/latch/builtin/authn/password"
 	provscim "github.com/latchid/latch/builtin/provision/scim"
+	throttleredis "github.com/latchid/latch/builtin/throttle/redis"
+	userstoreldap "github.com/latchid/latch/builtin/userstore/ldap"
 	"github.com/latchid/latch/kernel/config"
 	"github.com/latchid/latch/kernel/extension"
 )
@@ -54,6 +56,8 @@ func (n *Node) loadExtensions(ctx context.Context, hasher *boundedHasher) error 
 	// Modules that need configuration to run, so builtin.Modules (which
 	// makes a default instance of each) does not list them.
 	e.registry.Register(provscim.Module())
+	e.registry.Register(throttleredis.Module())
+	e.registry.Register(userstoreldap.Module())
 	if err := n.loadPlugins(ctx, e.registry); err != nil {
 		return err
 	}

@@ -195,6 +195,10 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options
 		return nil, fmt.Errorf("starting the oauth provider: %w", err)
 	}
 	provider.Mount(n.server.App())
+	gw, err := n.openGateway(ctx) // the gateway role (gateway.routes_file); nil when off
+	if err != nil {
+		return nil, err
+	}
 	admin.New(admin.Deps{
 		Bearer:     adminBearer{provider},
 		Store:      n.store,
@@ -202,6 +206,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options
 		Keys:       n.keys,
 		Audit:      n.bus,
 		Extensions: n.extensions,
+		Gateway:    gw,
 		Log:        log,
 	}).Mount(n.server.App())
 	n.mountSCIM(provider, hasher)

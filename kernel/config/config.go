@@ -54,11 +54,28 @@ type Config struct {
 	Extensions ExtensionsConfig `yaml:"extensions"`
 	// WASM configures the WebAssembly host that runs the plugins.
 	WASM WASMConfig `yaml:"wasm"`
+	// Gateway runs the API gateway role (docs/gateway.md) beside the
+	// identity server.
+	Gateway GatewayConfig `yaml:"gateway"`
 	// Plugins lists the extension modules to load from WebAssembly files;
 	// their extensions join the builtin modules, to be instantiated under
 	// extensions.instances. It is set in the file only (it has no
 	// environment variables). Empty: no WASM host is started.
 	Plugins []PluginConfig `yaml:"plugins" env:"-"`
+}
+
+// GatewayConfig enables the API gateway role (builtin/gateway). It has its
+// own listener because the APIs it publishes own their whole path space,
+// which would collide with the node's endpoints (/oauth2, /api/admin,
+// /metrics), and because the proxy runs on net/http rather than the node's
+// fiber server.
+type GatewayConfig struct {
+	// RoutesFile is the YAML file of issuers, APIs and upstreams; it is
+	// watched and hot-reloaded. Empty: the gateway role is off.
+	RoutesFile string `yaml:"routes_file"`
+	// Listen is the host:port the gateway serves on. Default
+	// 127.0.0.1:8081.
+	Listen string `yaml:"listen"`
 }
 
 // WASMConfig configures the WebAssembly host (see kernel/wasmhost).
@@ -96,6 +113,15 @@ type PluginConfig struct {
 	// CallTimeout is the deadline of one call into the module; a guest
 	// still running is stopped. Default 1s.
 	CallTimeout time.Duration `yaml:"call_timeout"`
+	// HTTPHosts is the allow-list of outbound HTTP (with grant http):
+	// "api.example.com" (https on 443), "*.example.com", "host:8443",
+	// "http://10.0.0.7:8080" (plain http to that host and port). Loopback,
+	// private and link-local addresses are refused unless an entry names
+	// the address itself.
+	HTTPHosts []string `yaml:"http_hosts"`
+	// Secrets are named secrets the module reads with grant secrets. They
+	// are kept sealed with the master key in memory and never logged.
+	Secrets map[string]Secret `yaml:"secrets"`
 }
 
 // ExtensionsConfig lists extension instances and their per-tenant
@@ -234,6 +260,9 @@ const (
 	DefaultBodyLimit    = ByteSize(1 << 20)
 )
 
+// DefaultGatewayListen is gateway.listen when unset.
+const DefaultGatewayListen = "127.0.0.1:8081"
+
 // Default returns the configuration used when nothing is set, with derived
 // fields (PublicURL, Store.DSN) filled in.
 func Default() Config {
@@ -251,6 +280,7 @@ func defaults() Config {
 		LogLevel:  DefaultLogLevel,
 		LogFormat: DefaultLogFormat,
 		Store:     StoreConfig{Driver: DefaultDriver},
+		Gateway:   GatewayConfig{Listen: DefaultGatewayListen},
 		HTTP: HTTPConfig{
 			ReadTimeout:     30 * time.Second,
 			WriteTimeout:    30 * time.Second,

@@ -583,6 +583,11 @@ func TestValidate(t *testing.T) {
 			c.Plugins = []PluginConfig{validPlugin("a")}
 			c.Plugins[0].MinInstances, c.Plugins[0].MemoryLimitPages, c.Plugins[0].CallTimeout = -1, 70000, -time.Second
 		}, []string{"plugins[0].min_instances: must be >= 1", "plugins[0].memory_limit_pages: must be between 1 and 65536", "plugins[0].call_timeout: must be > 0"}},
+		{"plugin http_hosts and secrets need their grants", func(c *Config) {
+			c.Plugins = []PluginConfig{validPlugin("a")}
+			c.Plugins[0].HTTPHosts = []string{"api.example.com", "https://x/path"}
+			c.Plugins[0].Secrets = map[string]Secret{"k": "v"}
+		}, []string{`plugins[0].http_hosts: needs grant "http"`, `plugins[0].secrets: needs grant "secrets"`, `plugins[0].http_hosts[1]: "https://x/path" must be host`}},
 		{"every error reported", func(c *Config) {
 			c.HTTP.BodyLimit, c.LogLevel, c.Keys.Overlap = 0, "loud", 0
 		}, []string{"http.body_limit:", "log_level:", "keys.overlap:"}},

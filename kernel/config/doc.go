@@ -46,6 +46,8 @@
 //	LATCH_PASSWORD_ITERATIONS       password.iterations
 //	LATCH_PASSWORD_PARALLELISM      password.parallelism
 //	LATCH_WASM_CACHE_DIR            wasm.cache_dir
+//	LATCH_GATEWAY_ROUTES_FILE       gateway.routes_file
+//	LATCH_GATEWAY_LISTEN            gateway.listen
 //
 // # Flags
 //

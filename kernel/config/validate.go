@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -41,6 +42,12 @@ func (c Config) Validate() error {
 		}
 	}
 	v.publicURL(c.PublicURL)
+	if c.Gateway.RoutesFile != "" {
+		if _, _, err := net.SplitHostPort(c.Gateway.Listen); err != nil {
+			v.add("gateway.listen", "must be host:port (like 127.0.0.1:8081), got %q", c.Gateway.Listen)
+		}
+		v.check(c.Gateway.Listen != c.Listen, "gateway.listen", "must differ from listen")
+	}
 	v.check(c.DataDir != "", "data_dir", "must not be empty")
 	v.oneOf("log_level", c.LogLevel, "debug", "info", "warn", "error")
 	v.oneOf("log_format", c.LogFormat, "text", "json")
@@ -171,6 +178,13 @@ func (v *validator) plugins(ps []PluginConfig) {
 		v.check(p.MaxInstances >= p.MinInstances, at("max_instances"), "must be >= min_instances (%d)", p.MinInstances)
 		v.check(p.MemoryLimitPages >= 1 && p.MemoryLimitPages <= maxMemoryPages, at("memory_limit_pages"), "must be between 1 and %d", maxMemoryPages)
 		v.check(p.CallTimeout > 0, at("call_timeout"), "must be > 0")
+		v.check(len(p.HTTPHosts) == 0 || slices.Contains(p.Grants, abi.CapabilityHTTP), at("http_hosts"), "needs grant %q", abi.CapabilityHTTP)
+		v.check(len(p.Secrets) == 0 || slices.Contains(p.Grants, abi.CapabilitySecrets), at("secrets"), "needs grant %q", abi.CapabilitySecrets)
+		for j, h := range p.HTTPHosts {
+			rest := strings.TrimPrefix(strings.TrimPrefix(h, "http://"), "https://")
+			v.check(rest != "" && !strings.ContainsAny(rest, "/?#@ "),
+				fmt.Sprintf("plugins[%d].http_hosts[%d]", i, j), "%q must be host, *.domain, host:port or http://host:port", h)
+		}
 	}
 }
 

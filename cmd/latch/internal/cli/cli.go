@@ -57,6 +57,7 @@ func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	root.SetErr(stderr)
 	root.AddCommand(
 		newServeCmd(),
+		newGatewayCmd(),
 		newVersionCmd(),
 		newConfigCmd(),
 		newMigrateCmd(),

@@ -1,0 +1,181 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/latchid/latch/builtin/admin"
+	"github.com/latchid/latch/builtin/gateway"
+	"github.com/latchid/latch/builtin/server"
+	"github.com/latchid/latch/kernel/config"
+	"github.com/latchid/latch/kernel/event"
+	"github.com/latchid/latch/kernel/extension"
+	"github.com/latchid/latch/kernel/password"
+	"github.com/latchid/latch/kernel/store"
+	"github.com/latchid/latch/kernel/store/instrumented"
+)
+
+// openGateway starts the gateway role when gateway.routes_file is set: it
+// loads the routes file, opens the gateway's listener (so that a taken port
+// fails Open) and ties the gateway's serving to the HTTP server's lifecycle:
+// it starts serving when the server starts listening and drains when the
+// server shuts down, before Serve closes the store. It returns the gateway
+// as the admin API sees it, nil when the role is off.
+func (n *Node) openGateway(ctx context.Context) (admin.Gateway, error) {
+	if n.cfg.Gateway.RoutesFile == "" {
+		return nil, nil
+	}
+	t, err := n.store.GetTenantByName(ctx, store.DefaultTenantName)
+	if err != nil {
+		return nil, fmt.Errorf("starting the gateway: finding the default tenant: %w", err)
+	}
+	gw, err := gateway.New(ctx, gateway.Deps{
+		KV:         n.store,
+		TenantID:   t.ID,
+		TenantName: t.Name,
+		Keys:       n.keys,
+		PublicURL:  n.cfg.PublicURL,
+		Throttler: func(name string) (*extension.Instance, bool) {
+			if s := n.extensions.instances.Load(); s != nil {
+				return s.Get(name)
+			}
+			return nil, false
+		},
+		ClaimMappers: func() []*extension.Instance {
+			return n.extensions.Enabled(store.DefaultTenantName, extension.KindClaims)
+		},
+		Log:        n.log.With("role", "gateway"),
+		Registerer: n.registry,
+	}, n.cfg.Gateway.RoutesFile)
+	if err != nil {
+		return nil, fmt.Errorf("starting the gateway: %w", err)
+	}
+	ln, err := net.Listen("tcp", n.cfg.Gateway.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("starting the gateway: listening on %s (gateway.listen): %w", n.cfg.Gateway.Listen, err)
+	}
+	gctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	drain := n.cfg.HTTP.ShutdownTimeout
+	hooks := n.server.App().Hooks()
+	hooks.OnListen(func(fiber.ListenData) error {
+		n.log.InfoContext(gctx, "the gateway is serving", "listen", ln.Addr().String(), "routes_file", n.cfg.Gateway.RoutesFile)
+		go func() {
+			defer close(done)
+			if err := gw.Serve(gctx, ln, drain); err != nil && !errors.Is(err, net.ErrClosed) {
+				n.log.ErrorContext(gctx, "the gateway stopped", "err", err)
+			}
+		}()
+		return nil
+	})
+	hooks.OnShutdown(func() error {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(drain + time.Second):
+		}
+		return nil
+	})
+	return gatewayView{gw}, nil
+}
+
+// gatewayView adapts the gateway to the admin API.
+type gatewayView struct{ gw *gateway.Gateway }
+
+func (v gatewayView) Routes() []admin.GatewayRoute {
+	rs := v.gw.Routes()
+	out := make([]admin.GatewayRoute, len(rs))
+	for i, r := range rs {
+		out[i] = admin.GatewayRoute{
+			API: r.API, Route: r.Route, Hosts: r.Hosts, Path: r.Path, Methods: r.Methods,
+			Upstream: r.Upstream, Issuers: r.Issuers, Scopes: r.Scopes, Open: r.Open, Breaker: r.Breaker,
+			Endpoints: r.Endpoints, HealthyEndpoints: r.Healthy,
+		}
+	}
+	return out
+}
+
+func (v gatewayView) ReloadDeny(ctx context.Context) error { return v.gw.ReloadDeny(ctx) }
+
+var _ admin.Gateway = gatewayView{}
+
+// OpenGateway builds a node that runs the gateway role alone (`latch
+// gateway`): the store (deny policies, subscriptions, signing keys for
+// backend JWTs), the extensions (throttlers, claim mappers) and an HTTP
+// server with only the probes and /metrics; the identity server's
+// endpoints are not mounted. cfg.Gateway.RoutesFile must be set. Serve
+// runs it.
+func OpenGateway(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options) (_ *Node, err error) {
+	if cfg.Gateway.RoutesFile == "" {
+		return nil, errors.New("gateway.routes_file is required to run the gateway")
+	}
+	if opts.Stdout == nil {
+		opts.Stdout = os.Stdout
+	}
+	n := &Node{cfg: cfg, opts: opts, log: log, registry: prometheus.NewRegistry()}
+	defer func() {
+		if err != nil {
+			n.closeAll()
+		}
+	}()
+	n.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	raw, err := OpenStore(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	n.store = raw
+	if n.store, err = instrumented.Wrap(raw, n.registry); err != nil {
+		return nil, fmt.Errorf("instrumenting store: %w", err)
+	}
+	if n.keys, err = OpenKeys(cfg, n.store, log); err != nil {
+		return nil, err
+	}
+	em, err := event.NewMetrics(n.registry)
+	if err != nil {
+		return nil, fmt.Errorf("registering event metrics: %w", err)
+	}
+	n.bus = event.NewBus(event.Options{Logger: log, Metrics: em}, event.NewLogSink(log), event.NewStoreSink(n.store))
+	hasher := newBoundedHasher(password.NewHasher(cfg.Password.Params()))
+	if err := n.loadExtensions(ctx, hasher); err != nil {
+		return nil, err
+	}
+	// The default tenant and its signing keys must exist: backend JWTs are
+	// signed with them. On a store shared with identity nodes this finds
+	// them; on a fresh one it creates them (printing the one-time
+	// credentials, as serve does).
+	if err := bootstrap(ctx, bootstrapDeps{
+		store: n.store, keys: n.keys, hasher: hasher, log: log, out: opts.Stdout,
+		adminPassword: cfg.Bootstrap.AdminPassword.Value(),
+		clientSecret:  cfg.Bootstrap.ClientSecret.Value(),
+		publicURL:     cfg.PublicURL,
+	}); err != nil {
+		return nil, fmt.Errorf("bootstrapping: %w", err)
+	}
+	n.server, err = server.New(server.Config{
+		Listen:          cfg.Listen,
+		CertFile:        cfg.TLS.CertFile,
+		KeyFile:         cfg.TLS.KeyFile,
+		BodyLimit:       int(cfg.HTTP.BodyLimit),
+		ReadTimeout:     cfg.HTTP.ReadTimeout,
+		WriteTimeout:    cfg.HTTP.WriteTimeout,
+		IdleTimeout:     cfg.HTTP.IdleTimeout,
+		ShutdownTimeout: cfg.HTTP.ShutdownTimeout,
+		TrustedProxies:  cfg.HTTP.TrustedProxies,
+	}, log, n.registry, n.store.Ping)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := n.openGateway(ctx); err != nil {
+		return nil, err
+	}
+	return n, nil
+}
