@@ -108,9 +108,12 @@ type ExtensionEntry struct {
 type CapabilityRequest struct {
 	// Name is one of the Capability… constants.
 	Name string `json:"name" wire:"1"`
-	// Hosts lists, for CapabilityHTTP, the hosts the module may call:
+	// Hosts lists, for CapabilityHTTP, the hosts the module means to call:
 	// exact names ("sms.example.com"), or a leading "*." for any subdomain
-	// ("*.example.com"), with an optional ":port" (443 when absent). Empty
-	// for the other capabilities.
+	// ("*.example.com"), with an optional ":port" (443 when absent); empty
+	// when the operator chooses them (a webhook's endpoint). It informs the
+	// operator (latch plugin inspect); the operator's allow-list, the
+	// plugin's http_hosts, decides what is reached. Empty for the other
+	// capabilities.
 	Hosts []string `json:"hosts,omitempty" wire:"2"`
 }

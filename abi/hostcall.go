@@ -268,13 +268,17 @@ type AuditEvent struct {
 	Details map[string]any `json:"details,omitempty" wire:"5"`
 }
 
-// HTTPRequest is an outbound HTTP request (HostOpHTTP). Its URL's host must
-// match one of the module's granted CapabilityRequest.Hosts; the host
-// refuses others with CodeForbidden. Redirects are not followed.
+// HTTPRequest is an outbound HTTP request (HostOpHTTP). Its URL's scheme,
+// host and port must match the operator's allow-list for the plugin (its
+// http_hosts; CapabilityRequest.Hosts only documents what the module means
+// to reach); the host refuses others, and non-public addresses the
+// allow-list does not name, with CodeForbidden. Redirects are not followed
+// (abi/SPEC.md section 6.2).
 type HTTPRequest struct {
 	// Method is the HTTP method ("GET", "POST", ...).
 	Method string `json:"method" wire:"1"`
-	// URL is the absolute https URL.
+	// URL is the absolute URL: https, or http where the allow-list grants
+	// plain http to that host and port.
 	URL string `json:"url" wire:"2"`
 	// Headers holds the request headers.
 	Headers map[string][]string `json:"headers,omitempty" wire:"3"`

@@ -4,10 +4,13 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 
+	"github.com/latchid/latch/abi"
 	"github.com/latchid/latch/kernel/config"
 	"github.com/latchid/latch/kernel/extension"
 	"github.com/latchid/latch/kernel/plugin"
+	"github.com/latchid/latch/kernel/secret"
 	"github.com/latchid/latch/kernel/wasmhost"
 )
 
@@ -32,7 +35,11 @@ func (n *Node) loadPlugins(ctx context.Context, r *extension.Registry) error {
 	n.wasm = host
 	owner := make(map[extension.ID]string) // extension id -> plugin id
 	for i, p := range n.cfg.Plugins {
-		mods, err := loadPlugin(ctx, host, p)
+		services, err := n.pluginServices(p)
+		if err != nil {
+			return fmt.Errorf("plugins[%d] (%s): %w", i, p.ID, err)
+		}
+		mods, err := loadPlugin(ctx, host, p, services)
 		if err != nil {
 			return fmt.Errorf("plugins[%d] (%s): %w", i, p.ID, err)
 		}
@@ -56,7 +63,7 @@ func (n *Node) loadPlugins(ctx context.Context, r *extension.Registry) error {
 
 // loadPlugin reads, loads and checks one plugin's module and returns its
 // extension modules.
-func loadPlugin(ctx context.Context, host *wasmhost.Host, p config.PluginConfig) ([]extension.Module, error) {
+func loadPlugin(ctx context.Context, host *wasmhost.Host, p config.PluginConfig, services *plugin.HostCalls) ([]extension.Module, error) {
 	wasm, err := os.ReadFile(p.Path)
 	if err != nil {
 		return nil, fmt.Errorf("reading the module: %w", err)
@@ -67,9 +74,7 @@ func loadPlugin(ctx context.Context, host *wasmhost.Host, p config.PluginConfig)
 		MemoryLimitPages: p.MemoryLimitPages,
 		CallTimeout:      p.CallTimeout,
 		Grants:           p.Grants,
-		// Capabilities served through host_call may be granted; the node
-		// does not serve those calls yet and answers them unsupported.
-		HostCaller: plugin.UnsupportedHostCalls,
+		HostCaller:       services,
 	})
 	if err != nil {
 		return nil, err
@@ -78,5 +83,52 @@ func loadPlugin(ctx context.Context, host *wasmhost.Host, p config.PluginConfig)
 	if err != nil {
 		return nil, fmt.Errorf("building its extensions: %w", err)
 	}
+	for _, mod := range mods {
+		services.Exclude(mod.ID)
+	}
 	return mods, nil
+}
+
+// pluginServices returns the host services of plugin p: its configuration,
+// its key-value space in the store, its secrets (sealed with the master
+// key), read-only lookup in the tenant's user stores, the audit bus and
+// outbound HTTP to its http_hosts, each answered only when granted.
+func (n *Node) pluginServices(p config.PluginConfig) (*plugin.HostCalls, error) {
+	opts := plugin.HostOptions{
+		Plugin:  p.ID,
+		Grants:  p.Grants,
+		Logger:  n.log,
+		KV:      n.store,
+		Tenants: n.store,
+		Audit:   n.bus,
+		// The user stores are loaded after the plugins, so they are
+		// resolved when a guest asks, not now.
+		UserStores: func(_ context.Context, tenant string) []*extension.Instance {
+			if n.extensions == nil {
+				return nil
+			}
+			return n.extensions.Enabled(tenant, extension.KindUserStore)
+		},
+		HTTP: plugin.HTTPOptions{Hosts: p.HTTPHosts},
+	}
+	if len(p.Secrets) > 0 && slices.Contains(p.Grants, abi.CapabilitySecrets) {
+		mk, err := secret.LoadOrCreateMasterKey(n.cfg.DataDir, n.cfg.MasterKey.Value(), n.log)
+		if err != nil {
+			return nil, fmt.Errorf("loading the master key to seal the secrets: %w", err)
+		}
+		box, err := secret.NewBox(mk)
+		if err != nil {
+			return nil, fmt.Errorf("sealing the secrets: %w", err)
+		}
+		opts.Box = box
+		opts.Secrets = make(map[string][]byte, len(p.Secrets))
+		for name, v := range p.Secrets {
+			opts.Secrets[name] = []byte(v.Value())
+		}
+	}
+	services, err := plugin.NewHostCalls(opts)
+	if err != nil {
+		return nil, fmt.Errorf("host services (http_hosts, secrets): %w", err)
+	}
+	return services, nil
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/latchid/latch/kernel/authn"
 	"github.com/latchid/latch/kernel/config"
 	"github.com/latchid/latch/kernel/extension"
+	kplugin "github.com/latchid/latch/kernel/plugin"
 )
 
 // pinGuest builds kernel/plugin's test guest (three extensions: authn.pin,
@@ -84,6 +85,36 @@ func TestPlugins(t *testing.T) {
 		if err != nil || resp.Outcome != abi.OutcomeAuthenticated {
 			t.Errorf("Authenticate = %+v, %v", resp, err)
 		}
+		// The host services the node gives a plugin reach its store.
+		calls, err := n.pluginServices(config.PluginConfig{ID: "svc", Grants: []string{abi.CapabilityKV, abi.CapabilitySecrets},
+			Secrets: map[string]config.Secret{"api_key": "s3cret"}})
+		if err != nil {
+			t.Fatalf("pluginServices: %v", err)
+		}
+		sctx := kplugin.WithScope(ctx, &kplugin.Scope{Extension: "authn.pin", Tenant: "default"})
+		ask := func(op abi.HostOp, req, resp abi.Message) {
+			t.Helper()
+			in, _ := abi.AppendHostCall(nil, op, req)
+			out, err := calls.HostCall(sctx, "svc", in)
+			var rep abi.HostReply
+			if err != nil || rep.UnmarshalWire(out) != nil || rep.Error != nil {
+				t.Fatalf("%s: %v %+v", op, err, rep.Error)
+			}
+			if resp != nil {
+				if err := resp.UnmarshalWire(rep.Payload); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		ask(abi.HostOpKVSet, &abi.KVSetRequest{Tenant: "default", Key: "k", Value: []byte("v")}, nil)
+		var got abi.KVGetResponse
+		ask(abi.HostOpKVGet, &abi.KVGetRequest{Tenant: "default", Key: "k"}, &got)
+		var sec abi.SecretGetResponse
+		ask(abi.HostOpSecretGet, &abi.SecretGetRequest{Tenant: "default", Name: "api_key"}, &sec)
+		if !got.Found || string(got.Value) != "v" || string(sec.Value) != "s3cret" {
+			t.Errorf("kv.get = %+v, secret = %q", got, sec.Value)
+		}
+
 		host := n.wasm
 		n.Close()
 		if n.wasm != nil || len(host.Modules()) != 0 {
@@ -100,6 +131,11 @@ func TestPlugins(t *testing.T) {
 			want: []string{"plugins[0] (gone): reading the module: ", "no such file"}},
 		{name: "extension id taken by another plugin", plugins: []config.PluginConfig{plugin("first", wasm), plugin("second", wasm)},
 			want: []string{"plugins[1] (second): registering extension authn.pin: the id is already taken by plugin first"}},
+		{name: "bad http_hosts", plugins: []config.PluginConfig{func() config.PluginConfig {
+			p := plugin("web", wasm)
+			p.Grants, p.HTTPHosts = []string{abi.CapabilityHTTP}, []string{"*.*.example.com"}
+			return p
+		}()}, want: []string{"plugins[0] (web): ", `"*.*.example.com"`}},
 		{name: "not a module", plugins: []config.PluginConfig{plugin("text", writeFile(t, "text.wasm", "hello"))},
 			want: []string{`plugins[0] (text): loading wasm module "text": `, "invalid WebAssembly module"}},
 	}

@@ -55,6 +55,22 @@
 // guest supports; a guest without them answers CodeUnsupported, which
 // reaches the caller as fault.Unsupported.
 //
+// # Host calls
+//
+// HostCalls answers a module's host_call from the server's services, each
+// gated by the capability the operator granted (abi/SPEC.md section 6.2):
+// config (the calling instance's configuration), kv (the store's PluginKV,
+// per plugin id and tenant id, with key and value limits), secrets (the
+// operator's named secrets, kept sealed with a secret.Box), userlookup (the
+// tenant's user stores, read-only, the plugin's own skipped), audit (an
+// event on the bus with actor "plugin:<id>" and action "plugin.<action>")
+// and http (the operator's allow-list, with an SSRF guard on the address
+// dialled, no redirects, no proxy, timeouts and a body cap). The adapters
+// put a Scope in the context of every call, so that HostCalls knows the
+// instance and the tenant a host_call serves, and refuses requests for
+// another tenant. Make one HostCalls per plugin with NewHostCalls and pass
+// it as wasmhost.ModuleOptions.HostCaller.
+//
 // # Decisions
 //
 // Why a Transport and not *wasmhost.Module? The go-plugin host carries the

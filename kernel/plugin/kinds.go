@@ -21,7 +21,7 @@ type authenticator struct{ base }
 func (a *authenticator) Authenticate(ctx context.Context, req abi.AuthenticateRequest) (abi.AuthenticateResponse, error) {
 	req.Config = a.cfg(req.Config)
 	var resp abi.AuthenticateResponse
-	err := a.call(ctx, abi.OpCodeAuthenticate, &req, &resp)
+	err := a.call(a.scoped(ctx, req.Tenant), abi.OpCodeAuthenticate, &req, &resp)
 	return resp, err
 }
 
@@ -32,7 +32,7 @@ type grantType struct{ base }
 func (g *grantType) Token(ctx context.Context, req abi.TokenRequest) (abi.TokenResponse, error) {
 	req.Config = g.cfg(req.Config)
 	var resp abi.TokenResponse
-	err := g.call(ctx, abi.OpCodeToken, &req, &resp)
+	err := g.call(g.scoped(ctx, req.Tenant), abi.OpCodeToken, &req, &resp)
 	return resp, err
 }
 
@@ -45,7 +45,7 @@ type userStore struct{ base }
 // (a not_found matches userstore.ErrNotFound).
 func (s *userStore) GetUser(ctx context.Context, req abi.GetUserRequest) (abi.User, error) {
 	req.Config = s.cfg(req.Config)
-	return s.user(ctx, abi.OpCodeGetUser, &req)
+	return s.user(s.scoped(ctx, req.Tenant), abi.OpCodeGetUser, &req)
 }
 
 // FindUsers sends OpCodeFindUsers; the response's Error comes back as a
@@ -53,7 +53,7 @@ func (s *userStore) GetUser(ctx context.Context, req abi.GetUserRequest) (abi.Us
 func (s *userStore) FindUsers(ctx context.Context, req abi.FindUsersRequest) (abi.FindUsersResponse, error) {
 	req.Config = s.cfg(req.Config)
 	var resp abi.FindUsersResponse
-	if err := s.call(ctx, abi.OpCodeFindUsers, &req, &resp); err != nil {
+	if err := s.call(s.scoped(ctx, req.Tenant), abi.OpCodeFindUsers, &req, &resp); err != nil {
 		return abi.FindUsersResponse{}, err
 	}
 	if resp.Error != nil {
@@ -67,7 +67,7 @@ func (s *userStore) FindUsers(ctx context.Context, req abi.FindUsersRequest) (ab
 func (s *userStore) AuthenticateUser(ctx context.Context, req abi.AuthenticateUserRequest) (abi.AuthenticateUserResponse, error) {
 	req.Config = s.cfg(req.Config)
 	var resp abi.AuthenticateUserResponse
-	err := s.call(ctx, abi.OpCodeAuthenticateUser, &req, &resp)
+	err := s.call(s.scoped(ctx, req.Tenant), abi.OpCodeAuthenticateUser, &req, &resp)
 	return resp, err
 }
 
@@ -75,14 +75,14 @@ func (s *userStore) AuthenticateUser(ctx context.Context, req abi.AuthenticateUs
 // fault (a conflict matches userstore.ErrConflict).
 func (s *userStore) CreateUser(ctx context.Context, req abi.CreateUserRequest) (abi.User, error) {
 	req.Config = s.cfg(req.Config)
-	return s.user(ctx, abi.OpCodeCreateUser, &req)
+	return s.user(s.scoped(ctx, req.Tenant), abi.OpCodeCreateUser, &req)
 }
 
 // UpdateUser sends OpCodeUpdateUser; the response's Error comes back as a
 // fault.
 func (s *userStore) UpdateUser(ctx context.Context, req abi.UpdateUserRequest) (abi.User, error) {
 	req.Config = s.cfg(req.Config)
-	return s.user(ctx, abi.OpCodeUpdateUser, &req)
+	return s.user(s.scoped(ctx, req.Tenant), abi.OpCodeUpdateUser, &req)
 }
 
 // DeleteUser sends OpCodeDeleteUser; the response's Error comes back as a
@@ -90,7 +90,7 @@ func (s *userStore) UpdateUser(ctx context.Context, req abi.UpdateUserRequest) (
 func (s *userStore) DeleteUser(ctx context.Context, req abi.DeleteUserRequest) error {
 	req.Config = s.cfg(req.Config)
 	var resp abi.DeleteUserResponse
-	if err := s.call(ctx, abi.OpCodeDeleteUser, &req, &resp); err != nil {
+	if err := s.call(s.scoped(ctx, req.Tenant), abi.OpCodeDeleteUser, &req, &resp); err != nil {
 		return err
 	}
 	if resp.Error != nil {
@@ -104,7 +104,7 @@ func (s *userStore) DeleteUser(ctx context.Context, req abi.DeleteUserRequest) e
 func (s *userStore) ListGroups(ctx context.Context, req abi.ListGroupsRequest) (abi.ListGroupsResponse, error) {
 	req.Config = s.cfg(req.Config)
 	var resp abi.ListGroupsResponse
-	if err := s.call(ctx, abi.OpCodeListGroups, &req, &resp); err != nil {
+	if err := s.call(s.scoped(ctx, req.Tenant), abi.OpCodeListGroups, &req, &resp); err != nil {
 		return abi.ListGroupsResponse{}, err
 	}
 	if resp.Error != nil {
@@ -132,7 +132,7 @@ type mapper struct{ base }
 func (m *mapper) Map(ctx context.Context, req abi.MapRequest) (abi.MapResponse, error) {
 	req.Config = m.cfg(req.Config)
 	var resp abi.MapResponse
-	err := m.call(ctx, abi.OpCodeMapClaims, &req, &resp)
+	err := m.call(m.scoped(ctx, req.Tenant), abi.OpCodeMapClaims, &req, &resp)
 	return resp, err
 }
 
@@ -143,7 +143,7 @@ type throttler struct{ base }
 func (t *throttler) Allow(ctx context.Context, req abi.AllowRequest) (abi.AllowResponse, error) {
 	req.Config = t.cfg(req.Config)
 	var resp abi.AllowResponse
-	err := t.call(ctx, abi.OpCodeAllow, &req, &resp)
+	err := t.call(t.scoped(ctx, req.Tenant), abi.OpCodeAllow, &req, &resp)
 	return resp, err
 }
 
@@ -154,7 +154,7 @@ type provisioner struct{ base }
 func (p *provisioner) Push(ctx context.Context, ev abi.ProvisionEvent) (abi.ProvisionResponse, error) {
 	ev.Config = p.cfg(ev.Config)
 	var resp abi.ProvisionResponse
-	err := p.call(ctx, abi.OpCodeProvision, &ev, &resp)
+	err := p.call(p.scoped(ctx, ev.Tenant), abi.OpCodeProvision, &ev, &resp)
 	return resp, err
 }
 

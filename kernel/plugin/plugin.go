@@ -161,7 +161,7 @@ func (b *base) Provision(ctx context.Context, env extension.Env) error {
 		b.config = json.RawMessage("{}")
 	}
 	req := abi.ConfigureRequest{Config: b.config}
-	if err := b.call(ctx, abi.OpCodeConfigure, &req, nil); err != nil {
+	if err := b.call(b.scoped(ctx, ""), abi.OpCodeConfigure, &req, nil); err != nil {
 		return err
 	}
 	b.configured = true
@@ -170,7 +170,7 @@ func (b *base) Provision(ctx context.Context, env extension.Env) error {
 
 // Health asks the guest whether it can serve (OpCodeHealth).
 func (b *base) Health(ctx context.Context) error {
-	return b.call(ctx, abi.OpCodeHealth, nil, nil)
+	return b.call(b.scoped(ctx, ""), abi.OpCodeHealth, nil, nil)
 }
 
 // Close tells the guest the instance is done (OpCodeClose). It sends
@@ -182,7 +182,7 @@ func (b *base) Close(ctx context.Context) error {
 		return nil
 	}
 	b.configured = false
-	return b.call(ctx, abi.OpCodeClose, nil, nil)
+	return b.call(b.scoped(ctx, ""), abi.OpCodeClose, nil, nil)
 }
 
 // cfg returns the configuration to send with a request whose Config is c:

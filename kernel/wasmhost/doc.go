@@ -38,8 +38,9 @@
 //     and answer) bounded by MaxMessageBytes (1 MiB by default), log
 //     messages cut at MaxLogBytes and random requests bounded by
 //     MaxRandomBytes;
-//   - in a WASI sandbox with no file system, no environment, no arguments
-//     and no sockets, and with real time and randomness only when the
+//   - in a WASI sandbox with no file system, no arguments and no sockets,
+//     an environment of GOGC=400 and GOMEMLIMIT (three quarters of the
+//     memory cap; see sandbox), and with real time and randomness only when the
 //     clock and random capabilities are granted (otherwise a fake clock and
 //     a deterministic source); its standard output and error go to the
 //     logger (at info and warn, a line per record, 64 KiB per instance),

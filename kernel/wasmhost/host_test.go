@@ -126,6 +126,8 @@ func TestCall(t *testing.T) {
 		{"host calls leave the call intact", []byte("Cbar"), []byte("answer to bar|answer to second|Cbar")},
 		{"echo into the buffer of the last answer", []byte("eafter"), []byte("eafter")},
 		{"reply larger than the call", []byte("h70000"), make([]byte, 70000)},
+		// 1024 pages (the default cap) of 64 KiB, three quarters of it.
+		{"the Go runtime collects less often, and harder near the cap", []byte("v"), []byte("GOGC=400,GOMEMLIMIT=50331648")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -170,9 +170,10 @@ func Audit(ev abi.AuditEvent) error {
 	return call(abi.HostOpAudit, &ev, nil)
 }
 
-// HTTP makes an outbound request to an https URL whose host the module
-// declared in the http capability's Hosts (and the operator granted);
-// other hosts are refused with plugin.ErrForbidden. Redirects are not
+// HTTP makes an outbound request to a URL whose host the operator granted
+// the plugin (its http_hosts: https, or plain http where an entry says so);
+// other hosts, and internal addresses the grant does not name, are refused
+// with plugin.ErrForbidden. Redirects are not
 // followed. A transport failure is an error with abi.CodeUnavailable or
 // abi.CodeTimeout; any status, 5xx included, is a response. Capability
 // "http".

@@ -25,6 +25,10 @@ type Meta struct {
 	// Hosts, the hosts it may reach). The operator grants them when
 	// installing the bundle; a module that uses a capability it did not
 	// declare is refused at load, or its call is refused as forbidden.
+	// An http capability without Hosts reaches the hosts the operator
+	// lists in the plugin's http_hosts (for a module whose endpoints are
+	// configured, such as a webhook); with Hosts it documents the hosts
+	// the module means to reach. Either way the operator's list decides.
 	Capabilities []abi.CapabilityRequest
 	// ConfigSchema is a JSON Schema (draft 2020-12) of the configuration
 	// the module's extensions take, as JSON; the host validates an
@@ -264,8 +268,6 @@ func checkMeta(m Meta) string {
 			return "unknown capability " + quote(c.Name)
 		case seen[c.Name]:
 			return "capability " + quote(c.Name) + " declared twice"
-		case c.Name == abi.CapabilityHTTP && len(c.Hosts) == 0:
-			return "capability http needs the hosts it may reach"
 		case c.Name != abi.CapabilityHTTP && len(c.Hosts) > 0:
 			return "capability " + quote(c.Name) + " takes no hosts"
 		}

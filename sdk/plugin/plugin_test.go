@@ -351,7 +351,6 @@ func TestDefinePanics(t *testing.T) {
 		{"no version", Meta{Name: "acme"}, "no version"},
 		{"unknown capability", Meta{Name: "acme", Version: "1", Capabilities: []abi.CapabilityRequest{{Name: "fs"}}}, `unknown capability "fs"`},
 		{"repeated capability", Meta{Name: "acme", Version: "1", Capabilities: []abi.CapabilityRequest{{Name: "kv"}, {Name: "kv"}}}, "declared twice"},
-		{"http without hosts", Meta{Name: "acme", Version: "1", Capabilities: []abi.CapabilityRequest{{Name: "http"}}}, "needs the hosts"},
 		{"hosts on kv", Meta{Name: "acme", Version: "1", Capabilities: []abi.CapabilityRequest{{Name: "kv", Hosts: []string{"x"}}}}, "takes no hosts"},
 		{"schema not JSON", Meta{Name: "acme", Version: "1", ConfigSchema: []byte("{")}, "not valid JSON"},
 	}

@@ -115,8 +115,21 @@ func (h *Harness) SetUser(tenant string, u abi.User) {
 	h.users[tenant] = append(us, u)
 }
 
+// SetHTTPHosts stands for the operator's allow-list (a plugin's
+// http_hosts): entries "api.example.com", "*.example.com", "host:8443",
+// and "http://127.0.0.1:8080" for plain http to that host and port, which
+// lets a test reach a local httptest.Server. With an allow-list set, a
+// request must match it; without one, it must match the hosts the module
+// declared, or any https host when the module declared none (the operator
+// then chooses them).
+func (h *Harness) SetHTTPHosts(hosts ...string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.httpHosts = slices.Clone(hosts)
+}
+
 // HandleHTTP makes fn answer host.HTTP requests that pass the capability
-// checks (an https URL whose host the module declared). An error from fn,
+// checks (an https URL whose host the module declared, see SetHTTPHosts). An error from fn,
 // a *plugin.Error with abi.CodeUnavailable or abi.CodeTimeout, stands for a
 // transport failure; another error is answered as unavailable. Without a
 // handler every request fails as unavailable.
@@ -411,8 +424,8 @@ func (h *Harness) findUsers(r abi.FindUsersRequest) *abi.FindUsersResponse {
 // hands it to the handler.
 func (h *Harness) doHTTP(r abi.HTTPRequest) (abi.Message, *abi.Error) {
 	u, err := url.Parse(r.URL)
-	if err != nil || u.Scheme != "https" || u.Host == "" {
-		return nil, &abi.Error{Code: abi.CodeInvalidRequest, Message: "not an absolute https URL"}
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return nil, &abi.Error{Code: abi.CodeInvalidRequest, Message: "not an absolute http(s) URL"}
 	}
 	var hosts []string
 	for _, c := range h.desc.Capabilities {
@@ -420,7 +433,13 @@ func (h *Harness) doHTTP(r abi.HTTPRequest) (abi.Message, *abi.Error) {
 			hosts = c.Hosts
 		}
 	}
-	if !hostAllowed(u, hosts) {
+	h.mu.Lock()
+	if h.httpHosts != nil {
+		hosts = h.httpHosts
+	}
+	anyHost := h.httpHosts == nil && len(hosts) == 0
+	h.mu.Unlock()
+	if (!anyHost || u.Scheme != "https") && !hostAllowed(u, hosts) {
 		return nil, &abi.Error{Code: abi.CodeForbidden, Message: "host " + u.Host + " not granted"}
 	}
 	h.mu.Lock()
@@ -445,14 +464,26 @@ func (h *Harness) doHTTP(r abi.HTTPRequest) (abi.Message, *abi.Error) {
 // ":port" (443 when absent).
 func hostAllowed(u *url.URL, patterns []string) bool {
 	name, port := strings.ToLower(u.Hostname()), u.Port()
+	defaultPort := "443"
+	if u.Scheme == "http" {
+		defaultPort = "80"
+	}
 	if port == "" {
-		port = "443"
+		port = defaultPort
 	}
 	for _, p := range patterns {
-		pname, pport := strings.ToLower(p), "443"
-		if i := strings.LastIndexByte(p, ':'); i >= 0 {
+		scheme := "https"
+		if rest, ok := strings.CutPrefix(p, "http://"); ok {
+			scheme, p = "http", rest
+		}
+		if scheme != u.Scheme {
+			continue
+		}
+		pname, pport := strings.ToLower(p), defaultPort
+		if i := strings.LastIndexByte(p, ':'); i >= 0 && !strings.HasSuffix(p, "]") {
 			pname, pport = strings.ToLower(p[:i]), p[i+1:]
 		}
+		pname = strings.Trim(pname, "[]")
 		if pport != port {
 			continue
 		}

@@ -37,6 +37,7 @@ type Harness struct {
 	secrets    map[secretKey][]byte
 	users      map[string][]abi.User
 	http       func(abi.HTTPRequest) (abi.HTTPResponse, error)
+	httpHosts  []string // nil: none set (SetHTTPHosts)
 	logs       []Log
 	audits     []abi.AuditEvent
 	configured map[uint32]json.RawMessage // by entry: the last Configure

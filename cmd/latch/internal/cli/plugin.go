@@ -21,8 +21,11 @@ import (
 	"github.com/latchid/latch/kernel/claims"
 	"github.com/latchid/latch/kernel/extension"
 	"github.com/latchid/latch/kernel/fault"
+	"github.com/latchid/latch/kernel/grant"
 	"github.com/latchid/latch/kernel/plugin"
+	"github.com/latchid/latch/kernel/provision"
 	"github.com/latchid/latch/kernel/throttle"
+	"github.com/latchid/latch/kernel/userstore"
 	"github.com/latchid/latch/kernel/wasmhost"
 )
 
@@ -45,7 +48,7 @@ func newPluginCmd() *cobra.Command {
 // pluginHost loads the module at path into a throwaway host (its cache in
 // a temporary folder) with grants, and returns it with its description and
 // a function that closes everything.
-func pluginHost(ctx context.Context, path string, grants []string) (*wasmhost.Module, abi.Description, []byte, func(), error) {
+func pluginHost(ctx context.Context, path string, grants []string, services wasmhost.HostCaller) (*wasmhost.Module, abi.Description, []byte, func(), error) {
 	wasm, err := os.ReadFile(path) //nolint:gosec // G304: the operator names the module to read; reading it is the point
 	if err != nil {
 		return nil, abi.Description{}, nil, nil, fmt.Errorf("reading the module: %w", err)
@@ -64,7 +67,7 @@ func pluginHost(ctx context.Context, path string, grants []string) (*wasmhost.Mo
 		_ = os.RemoveAll(dir)
 	}
 	id := moduleID(path)
-	m, desc, err := plugin.LoadWASM(ctx, host, id, wasm, wasmhost.ModuleOptions{Grants: grants, HostCaller: plugin.UnsupportedHostCalls})
+	m, desc, err := plugin.LoadWASM(ctx, host, id, wasm, wasmhost.ModuleOptions{Grants: grants, HostCaller: services})
 	if err != nil {
 		closeAll()
 		return nil, abi.Description{}, nil, nil, fmt.Errorf("refusing module %s: %w", path, err)
@@ -108,7 +111,7 @@ func newPluginInspectCmd() *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			_, desc, wasm, closeAll, err := pluginHost(ctx, args[0], allCapabilities)
+			_, desc, wasm, closeAll, err := pluginHost(ctx, args[0], allCapabilities, plugin.UnsupportedHostCalls)
 			if err != nil {
 				return err
 			}
@@ -193,8 +196,10 @@ func wasmImports(ctx context.Context, wasm []byte) ([]string, error) {
 
 func newPluginTestCmd() *cobra.Command {
 	var (
-		grants  []string
-		configs []string
+		grants    []string
+		configs   []string
+		httpHosts []string
+		secrets   []string
 	)
 	cmd := &cobra.Command{
 		Use:   "test <module.wasm>",
@@ -203,7 +208,12 @@ func newPluginTestCmd() *cobra.Command {
 refused), then, for each extension it declares: configure (with --config or {}),
 health, one call of the kind's operation with a basic request whose answer must
 pass the kind's checks, and close. Prints PASS/FAIL lines and a summary; exits 1
-on any failure.`,
+on any failure.
+
+Host calls are served as the server serves them: the configuration, a key-value
+space in a throwaway store (tenant "plugin-test"), the --secret values, audit
+events (printed as AUDIT lines) and outbound HTTP to the --http-host entries
+only. User lookup answers unavailable (there are no user stores).`,
 		Example: `  latch plugin test acme-otp.wasm --grant http --config 'authn.otp={"digits":6}'`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -216,7 +226,13 @@ on any failure.`,
 				cfg[id] = json.RawMessage(raw)
 			}
 			ctx := cmd.Context()
-			m, desc, _, closeAll, err := pluginHost(ctx, args[0], grants)
+			r := &report{w: cmd.OutOrStdout()}
+			env, err := newTestServices(ctx, moduleID(args[0]), grants, httpHosts, secrets, r)
+			if err != nil {
+				return err
+			}
+			defer env.close()
+			m, desc, _, closeAll, err := pluginHost(ctx, args[0], grants, env.calls)
 			if err != nil {
 				return err
 			}
@@ -234,7 +250,9 @@ on any failure.`,
 					return fmt.Errorf("--config %s: the module declares no such extension", id)
 				}
 			}
-			r := &report{w: cmd.OutOrStdout()}
+			for _, mod := range mods {
+				env.calls.Exclude(mod.ID)
+			}
 			for _, mod := range mods {
 				testEntry(ctx, r, reg, mod, cfg[string(mod.ID)])
 			}
@@ -254,6 +272,8 @@ on any failure.`,
 	}
 	cmd.Flags().StringSliceVar(&grants, "grant", nil, "grant a capability to the module (repeatable or comma-separated: log,clock,random,config,kv,secrets,userlookup,audit,http)")
 	cmd.Flags().StringArrayVar(&configs, "config", nil, "configure an extension: <extension id>=<JSON> (repeatable); default {}")
+	cmd.Flags().StringSliceVar(&httpHosts, "http-host", nil, "allow outbound HTTP to a host, as plugins[].http_hosts does (repeatable): api.example.com, *.example.com, http://127.0.0.1:8080")
+	cmd.Flags().StringArrayVar(&secrets, "secret", nil, "give the module a secret, as plugins[].secrets does: <name>=<value> (repeatable)")
 	return cmd
 }
 
@@ -312,7 +332,7 @@ func callEntry(ctx context.Context, inst *extension.Instance) (string, error) {
 		const step = "authenticate (no credentials: a challenge or not_authenticated)"
 		var resp abi.AuthenticateResponse
 		err := extension.Call(ctx, inst, abi.OpAuthenticate, func(ctx context.Context) (err error) {
-			resp, err = authn.Check(v.Authenticate(ctx, abi.AuthenticateRequest{Tenant: "plugin-test", FlowID: "plugin-test"}))
+			resp, err = authn.Check(v.Authenticate(ctx, abi.AuthenticateRequest{Tenant: pluginTestTenant, FlowID: "plugin-test"}))
 			return err
 		})
 		if err == nil && resp.Outcome != abi.OutcomeChallenge && resp.Outcome != abi.OutcomeNotAuthenticated {
@@ -321,15 +341,44 @@ func callEntry(ctx context.Context, inst *extension.Instance) (string, error) {
 		return step, err
 	case throttle.Throttler:
 		return "allow (one unit under 10 a minute)", extension.Call(ctx, inst, abi.OpAllow, func(ctx context.Context) error {
-			resp, err := throttle.Check(v.Allow(ctx, abi.AllowRequest{Tenant: "plugin-test", Key: "plugin-test", Cost: 1, Limit: abi.Limit{Rate: 10, PeriodMillis: 60_000}}))
+			resp, err := throttle.Check(v.Allow(ctx, abi.AllowRequest{Tenant: pluginTestTenant, Key: "plugin-test", Cost: 1, Limit: abi.Limit{Rate: 10, PeriodMillis: 60_000}}))
 			if err == nil && !resp.Allowed {
 				err = errors.New("refused the first unit of a fresh key")
 			}
 			return err
 		})
+	case grant.Type:
+		const step = "token (an unknown grant_type: declined or refused)"
+		return step, extension.Call(ctx, inst, abi.OpToken, func(ctx context.Context) error {
+			req := abi.TokenRequest{Tenant: pluginTestTenant, GrantType: "urn:latch:params:plugin-test", ClientID: "plugin-test", ClientAuthenticated: true}
+			resp, err := v.Token(ctx, req)
+			_, err = grant.Check(req, resp, err)
+			if errors.Is(err, grant.ErrDeclined) || (err != nil && fault.CodeOf(err) != fault.CodeInternal) {
+				return nil
+			}
+			return err
+		})
+	case userstore.Store:
+		const step = "authenticate_user (an unknown user: unknown_user or invalid_credentials)"
+		return step, extension.Call(ctx, inst, abi.OpAuthenticateUser, func(ctx context.Context) error {
+			resp, err := userstore.CheckAuthenticate(v.AuthenticateUser(ctx, abi.AuthenticateUserRequest{Tenant: pluginTestTenant, Username: "plugin-test-nobody", Password: "plugin-test"}))
+			if err == nil && resp.Outcome != abi.UserUnknown && resp.Outcome != abi.UserInvalidCredentials {
+				err = fmt.Errorf("outcome %q for a user that does not exist", resp.Outcome)
+			}
+			return err
+		})
+	case provision.Provisioner:
+		return "provision (a user created: done, skipped or retry)", extension.Call(ctx, inst, abi.OpProvision, func(ctx context.Context) error {
+			_, err := provision.Check(v.Push(ctx, abi.ProvisionEvent{ID: "plugin-test-1", Tenant: pluginTestTenant, Op: abi.ProvisionCreate,
+				Resource: abi.ResourceUser, ResourceID: "plugin-test", User: &abi.User{ID: "plugin-test", Username: "plugin-test", Enabled: true}}))
+			if errors.Is(err, provision.ErrRetry) {
+				return nil // a valid answer: the target asked for a later delivery
+			}
+			return err
+		})
 	case claims.Mapper:
 		return "map_claims (one claim)", extension.Call(ctx, inst, abi.OpMapClaims, func(ctx context.Context) error {
-			_, err := claims.Check(v.Map(ctx, abi.MapRequest{Tenant: "plugin-test", From: "oidc", To: "oidc", Subject: "plugin-test", Claims: map[string]any{"sub": "plugin-test"}}))
+			_, err := claims.Check(v.Map(ctx, abi.MapRequest{Tenant: pluginTestTenant, From: "oidc", To: "oidc", Subject: "plugin-test", Claims: map[string]any{"sub": "plugin-test"}}))
 			return err
 		})
 	}

@@ -12,6 +12,8 @@
 //	    bytes, big-endian Unix nanoseconds) and 32 random bytes
 //	'c' host call: pass the rest of the call to host_call and reply with
 //	    the answer, or "error: ..." when there is none
+//	'v' environment: reply with the GOGC and GOMEMLIMIT the runtime read,
+//	    as "GOGC=...,GOMEMLIMIT=..." (the latter from debug.SetMemoryLimit)
 //	'C' host calls: like 'c' but twice, replying with both answers
 //	    joined by '|', and the original call after them, to show that the
 //	    answers did not overwrite it
@@ -19,6 +21,8 @@ package main
 
 import (
 	"encoding/binary"
+	"os"
+	"runtime/debug"
 	"strconv"
 	"time"
 
@@ -44,6 +48,8 @@ func handle(call []byte) []byte {
 	switch call[0] {
 	case 'e':
 		return call
+	case 'v':
+		return []byte("GOGC=" + os.Getenv("GOGC") + ",GOMEMLIMIT=" + strconv.FormatInt(debug.SetMemoryLimit(-1), 10))
 	case 'n':
 		return strconv.AppendInt(nil, int64(calls), 10)
 	case 'l':

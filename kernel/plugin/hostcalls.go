@@ -1,0 +1,533 @@
+package plugin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"regexp"
+	"slices"
+	"time"
+
+	"github.com/latchid/latch/abi"
+	"github.com/latchid/latch/kernel/event"
+	"github.com/latchid/latch/kernel/extension"
+	"github.com/latchid/latch/kernel/fault"
+	"github.com/latchid/latch/kernel/secret"
+	"github.com/latchid/latch/kernel/store"
+	"github.com/latchid/latch/kernel/userstore"
+	"github.com/latchid/latch/kernel/wasmhost"
+)
+
+// Limits of the key-value space a plugin reaches through host_call.
+const (
+	// MaxKVKeyBytes bounds a key.
+	MaxKVKeyBytes = 256
+	// MaxKVValueBytes bounds a value.
+	MaxKVValueBytes = 64 << 10
+	// DefaultKVListLimit is the page size of a kv.list without a limit.
+	DefaultKVListLimit = store.DefaultPageLimit
+	// MaxAuditDetails bounds the entries of an audit event's details.
+	MaxAuditDetails = 32
+)
+
+// TenantResolver finds a tenant by its name: the store does.
+type TenantResolver interface {
+	GetTenantByName(ctx context.Context, name string) (store.Tenant, error)
+}
+
+// AuditPublisher takes audit events: *event.Bus does.
+type AuditPublisher interface {
+	Publish(e event.Event) bool
+}
+
+// UserStoresFunc returns the user store instances a tenant (by name) uses,
+// in search order.
+type UserStoresFunc func(ctx context.Context, tenant string) []*extension.Instance
+
+// HostOptions are the kernel services a plugin's host calls reach, and what
+// the operator granted it. A service left nil is answered unavailable,
+// whatever the grants.
+type HostOptions struct {
+	// Plugin is the plugin's id (its configuration's id): the namespace of
+	// its key-value space, the actor of its audit events.
+	Plugin string
+	// Grants lists the capabilities granted (config.PluginConfig.Grants).
+	Grants []string
+	// Logger receives the host's own diagnostics; nil discards them.
+	Logger *slog.Logger
+
+	// KV stores the plugin's key-value space, per plugin and tenant id.
+	KV store.PluginKV
+	// Tenants resolves the tenant names guests use to tenant ids, for KV
+	// and audit.
+	Tenants TenantResolver
+	// Secrets holds the secrets the operator configured for the plugin, by
+	// name. NewHostCalls seals each with Box and keeps only the sealed
+	// form; a secret is opened for the call that asks for it.
+	Secrets map[string][]byte
+	// Box seals Secrets; required when Secrets is not empty.
+	Box *secret.Box
+	// UserStores gives the tenant's user store instances for user lookup;
+	// the plugin's own extensions (see Exclude) are skipped, so a user
+	// store plugin cannot call itself.
+	UserStores UserStoresFunc
+	// Audit publishes the plugin's audit events.
+	Audit AuditPublisher
+	// HTTP configures outbound HTTP; its Hosts is the operator's allow-list.
+	HTTP HTTPOptions
+}
+
+// HostCalls answers a plugin's host_call (abi/SPEC.md section 6.2) from the
+// kernel's services, each gated by the capability the operator granted. It
+// implements wasmhost.HostCaller; make one per plugin with NewHostCalls.
+//
+// Every refusal and failure is an abi.Error in the HostReply, never an
+// error of HostCall, so a guest that is refused keeps running.
+type HostCalls struct {
+	opts    HostOptions
+	log     *slog.Logger
+	secrets map[string][]byte // sealed
+	http    *httpClient
+	own     []extension.ID
+}
+
+// Exclude names the plugin's own extensions, which user lookup skips. Call
+// it once the module is described, before the module serves calls.
+func (h *HostCalls) Exclude(ids ...extension.ID) {
+	h.own = append(h.own, ids...)
+}
+
+// NewHostCalls checks opts and returns the plugin's host services.
+func NewHostCalls(opts HostOptions) (*HostCalls, error) {
+	h := &HostCalls{opts: opts, log: opts.Logger}
+	if h.log == nil {
+		h.log = slog.New(slog.DiscardHandler)
+	}
+	if len(opts.Secrets) > 0 {
+		if opts.Box == nil {
+			return nil, errors.New("plugin host calls: secrets configured without a box to seal them")
+		}
+		h.secrets = make(map[string][]byte, len(opts.Secrets))
+		for name, v := range opts.Secrets {
+			sealed, err := opts.Box.Seal(v, secretAD(opts.Plugin, name))
+			if err != nil {
+				return nil, fmt.Errorf("plugin host calls: sealing secret %q: %w", name, err)
+			}
+			h.secrets[name] = sealed
+		}
+	}
+	if slices.Contains(opts.Grants, abi.CapabilityHTTP) {
+		c, err := newHTTPClient(opts.HTTP)
+		if err != nil {
+			return nil, fmt.Errorf("plugin host calls: %w", err)
+		}
+		h.http = c
+	}
+	return h, nil
+}
+
+// secretAD binds a sealed secret to its plugin and name.
+func secretAD(plugin, name string) []byte {
+	return []byte("latch/plugin-secret\x00" + plugin + "\x00" + name)
+}
+
+// HostCall decodes the guest's HostCall envelope, checks the operation's
+// capability against the grants, serves it and returns the HostReply.
+func (h *HostCalls) HostCall(ctx context.Context, module string, req []byte) ([]byte, error) {
+	var call abi.HostCall
+	if err := call.UnmarshalWire(req); err != nil {
+		return reply(nil, fault.InvalidRequest.WithMessagef("the host call does not decode: %v", err))
+	}
+	resp, err := h.serve(ctx, call)
+	if err != nil {
+		f := fault.From(err)
+		if f.Code == fault.CodeInternal || f.Code == fault.CodeUnavailable {
+			h.log.WarnContext(ctx, "plugin host call failed",
+				slog.String("plugin", module), slog.String("op", call.Op.String()), slog.Any("error", err))
+		}
+		return reply(nil, f)
+	}
+	return reply(resp, nil)
+}
+
+// reply encodes a HostReply carrying resp or err's wire form.
+func reply(resp abi.Message, err *fault.Error) ([]byte, error) {
+	if err != nil {
+		rep := abi.HostReply{Error: fault.ToWire(err)}
+		return rep.AppendWire(nil)
+	}
+	out, encErr := abi.AppendHostReply(nil, resp)
+	if encErr != nil {
+		rep := abi.HostReply{Error: &abi.Error{Code: abi.CodeInternal, Message: "the host's answer does not encode: " + encErr.Error()}}
+		return rep.AppendWire(nil)
+	}
+	return out, nil
+}
+
+// serve runs one host operation.
+func (h *HostCalls) serve(ctx context.Context, call abi.HostCall) (abi.Message, error) {
+	capability := call.Op.Capability()
+	if capability == "" {
+		return nil, fault.Unsupported.WithMessagef("host operation %s is not served by this host", call.Op)
+	}
+	if !slices.Contains(h.opts.Grants, capability) {
+		return nil, fault.Forbidden.WithMessagef("host operation %s needs capability %q, which was not granted", call.Op, capability)
+	}
+	sc := ScopeFrom(ctx)
+	switch call.Op {
+	case abi.HostOpConfigGet:
+		var r abi.ConfigGetRequest
+		if err := decode(call, &r); err != nil {
+			return nil, err
+		}
+		return h.config(sc, r)
+	case abi.HostOpKVGet:
+		var r abi.KVGetRequest
+		if err := decode(call, &r); err != nil {
+			return nil, err
+		}
+		return h.kvGet(ctx, sc, r)
+	case abi.HostOpKVSet:
+		var r abi.KVSetRequest
+		if err := decode(call, &r); err != nil {
+			return nil, err
+		}
+		return nil, h.kvSet(ctx, sc, r)
+	case abi.HostOpKVDelete:
+		var r abi.KVDeleteRequest
+		if err := decode(call, &r); err != nil {
+			return nil, err
+		}
+		return nil, h.kvDelete(ctx, sc, r)
+	case abi.HostOpKVList:
+		var r abi.KVListRequest
+		if err := decode(call, &r); err != nil {
+			return nil, err
+		}
+		return h.kvList(ctx, sc, r)
+	case abi.HostOpSecretGet:
+		var r abi.SecretGetRequest
+		if err := decode(call, &r); err != nil {
+			return nil, err
+		}
+		return h.secret(sc, r)
+	case abi.HostOpGetUser:
+		var r abi.GetUserRequest
+		if err := decode(call, &r); err != nil {
+			return nil, err
+		}
+		return h.getUser(ctx, sc, r)
+	case abi.HostOpFindUsers:
+		var r abi.FindUsersRequest
+		if err := decode(call, &r); err != nil {
+			return nil, err
+		}
+		return h.findUsers(ctx, sc, r)
+	case abi.HostOpAudit:
+		var r abi.AuditEvent
+		if err := decode(call, &r); err != nil {
+			return nil, err
+		}
+		return nil, h.audit(ctx, sc, r)
+	case abi.HostOpHTTP:
+		var r abi.HTTPRequest
+		if err := decode(call, &r); err != nil {
+			return nil, err
+		}
+		return h.do(ctx, r)
+	}
+	return nil, fault.Unsupported.WithMessagef("host operation %s is not served by this host", call.Op)
+}
+
+// decode decodes call's payload into m.
+func decode(call abi.HostCall, m abi.Message) error {
+	if err := m.UnmarshalWire(call.Payload); err != nil {
+		return fault.InvalidRequest.WithMessagef("the %s request does not decode: %v", call.Op, err)
+	}
+	return nil
+}
+
+// tenantAllowed refuses a request naming another tenant than the call's.
+func tenantAllowed(sc *Scope, tenant string) error {
+	if sc != nil && sc.Tenant != "" && tenant != sc.Tenant {
+		return fault.Forbidden.WithMessagef("the call serves tenant %q; tenant %q is out of reach", sc.Tenant, tenant)
+	}
+	return nil
+}
+
+// config answers config.get with the calling instance's configuration.
+func (h *HostCalls) config(sc *Scope, r abi.ConfigGetRequest) (abi.Message, error) {
+	if err := tenantAllowed(sc, r.Tenant); err != nil {
+		return nil, err
+	}
+	if sc == nil {
+		return &abi.ConfigGetResponse{}, nil
+	}
+	return &abi.ConfigGetResponse{Config: sc.Config}, nil
+}
+
+// tenantID resolves a tenant name for the key-value space and audit.
+func (h *HostCalls) tenantID(ctx context.Context, sc *Scope, tenant string) (string, error) {
+	if err := tenantAllowed(sc, tenant); err != nil {
+		return "", err
+	}
+	if tenant == "" {
+		return "", fault.InvalidRequest.WithMessage("the tenant is required")
+	}
+	if h.opts.Tenants == nil {
+		return "", fault.Unavailable.WithMessage("tenants are not available to plugins on this host")
+	}
+	t, err := h.opts.Tenants.GetTenantByName(ctx, tenant)
+	if errors.Is(err, store.ErrNotFound) {
+		return "", fault.NotFound.WithMessagef("no tenant %q", tenant)
+	}
+	if err != nil {
+		return "", fmt.Errorf("resolving tenant %q: %w", tenant, err)
+	}
+	return t.ID, nil
+}
+
+// kvReady checks the KV service and the key.
+func (h *HostCalls) kvReady(key string) error {
+	if h.opts.KV == nil {
+		return fault.Unavailable.WithMessage("the key-value store is not available to plugins on this host")
+	}
+	if len(key) > MaxKVKeyBytes {
+		return fault.InvalidRequest.WithMessagef("a key of %d bytes is over the %d-byte limit", len(key), MaxKVKeyBytes)
+	}
+	return nil
+}
+
+func (h *HostCalls) kvGet(ctx context.Context, sc *Scope, r abi.KVGetRequest) (abi.Message, error) {
+	if err := h.kvReady(r.Key); err != nil {
+		return nil, err
+	}
+	if r.Key == "" {
+		return nil, fault.InvalidRequest.WithMessage("the key is required")
+	}
+	tid, err := h.tenantID(ctx, sc, r.Tenant)
+	if err != nil {
+		return nil, err
+	}
+	e, err := h.opts.KV.KVGet(ctx, h.opts.Plugin, tid, r.Key)
+	if errors.Is(err, store.ErrNotFound) {
+		return &abi.KVGetResponse{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("kv.get: %w", err)
+	}
+	return &abi.KVGetResponse{Found: true, Value: e.Value}, nil
+}
+
+func (h *HostCalls) kvSet(ctx context.Context, sc *Scope, r abi.KVSetRequest) error {
+	if err := h.kvReady(r.Key); err != nil {
+		return err
+	}
+	switch {
+	case r.Key == "":
+		return fault.InvalidRequest.WithMessage("the key is required")
+	case len(r.Value) > MaxKVValueBytes:
+		return fault.InvalidRequest.WithMessagef("a value of %d bytes is over the %d-byte limit", len(r.Value), MaxKVValueBytes)
+	case r.TTLMillis < 0:
+		return fault.InvalidRequest.WithMessage("the ttl must not be negative")
+	}
+	tid, err := h.tenantID(ctx, sc, r.Tenant)
+	if err != nil {
+		return err
+	}
+	e := store.KVEntry{Key: r.Key, Value: r.Value}
+	if r.TTLMillis > 0 {
+		e.ExpiresAt = time.Now().Add(time.Duration(r.TTLMillis) * time.Millisecond)
+	}
+	if err := h.opts.KV.KVPut(ctx, h.opts.Plugin, tid, e); err != nil {
+		return fmt.Errorf("kv.set: %w", err)
+	}
+	return nil
+}
+
+func (h *HostCalls) kvDelete(ctx context.Context, sc *Scope, r abi.KVDeleteRequest) error {
+	if err := h.kvReady(r.Key); err != nil {
+		return err
+	}
+	tid, err := h.tenantID(ctx, sc, r.Tenant)
+	if err != nil {
+		return err
+	}
+	if err := h.opts.KV.KVDelete(ctx, h.opts.Plugin, tid, r.Key); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("kv.delete: %w", err)
+	}
+	return nil
+}
+
+func (h *HostCalls) kvList(ctx context.Context, sc *Scope, r abi.KVListRequest) (abi.Message, error) {
+	if err := h.kvReady(r.Prefix); err != nil {
+		return nil, err
+	}
+	if r.Limit < 0 {
+		return nil, fault.InvalidRequest.WithMessage("the limit must not be negative")
+	}
+	tid, err := h.tenantID(ctx, sc, r.Tenant)
+	if err != nil {
+		return nil, err
+	}
+	limit := r.Limit
+	if limit == 0 {
+		limit = DefaultKVListLimit
+	}
+	limit = min(limit, store.MaxPageLimit)
+	entries, next, err := h.opts.KV.KVList(ctx, h.opts.Plugin, tid, r.Prefix, store.Page{Limit: limit, After: r.Cursor})
+	if err != nil {
+		return nil, fmt.Errorf("kv.list: %w", err)
+	}
+	resp := &abi.KVListResponse{Next: next, Entries: make([]abi.KVEntry, len(entries))}
+	for i, e := range entries {
+		resp.Entries[i] = abi.KVEntry{Key: e.Key, Value: e.Value}
+	}
+	return resp, nil
+}
+
+// secret opens one of the plugin's secrets. Neither the value nor the
+// name's presence is logged.
+func (h *HostCalls) secret(sc *Scope, r abi.SecretGetRequest) (abi.Message, error) {
+	if err := tenantAllowed(sc, r.Tenant); err != nil {
+		return nil, err
+	}
+	sealed, ok := h.secrets[r.Name]
+	if !ok {
+		return nil, fault.NotFound.WithMessagef("no secret %q is configured for this plugin", r.Name)
+	}
+	v, err := h.opts.Box.Open(sealed, secretAD(h.opts.Plugin, r.Name))
+	if err != nil {
+		return nil, fmt.Errorf("opening secret %q: %w", r.Name, err)
+	}
+	return &abi.SecretGetResponse{Value: v}, nil
+}
+
+// stores returns the tenant's user stores, the plugin's own excluded.
+func (h *HostCalls) stores(ctx context.Context, sc *Scope, tenant string) ([]*extension.Instance, error) {
+	if err := tenantAllowed(sc, tenant); err != nil {
+		return nil, err
+	}
+	if tenant == "" {
+		return nil, fault.InvalidRequest.WithMessage("the tenant is required")
+	}
+	if h.opts.UserStores == nil {
+		return nil, fault.Unavailable.WithMessage("user lookup is not available to plugins on this host")
+	}
+	all := h.opts.UserStores(ctx, tenant)
+	out := make([]*extension.Instance, 0, len(all))
+	for _, in := range all {
+		if !slices.Contains(h.own, in.ID()) {
+			out = append(out, in)
+		}
+	}
+	return out, nil
+}
+
+// getUser asks the tenant's user stores in order; the first that knows the
+// user answers.
+func (h *HostCalls) getUser(ctx context.Context, sc *Scope, r abi.GetUserRequest) (abi.Message, error) {
+	stores, err := h.stores(ctx, sc, r.Tenant)
+	if err != nil {
+		return nil, err
+	}
+	for _, in := range stores {
+		us, ok := extension.As[userstore.Store](in)
+		if !ok {
+			continue
+		}
+		var u abi.User
+		err := extension.Call(ctx, in, abi.OpGetUser, func(ctx context.Context) error {
+			var err error
+			u, err = us.GetUser(ctx, abi.GetUserRequest{Tenant: r.Tenant, ID: r.ID, Config: in.Config()})
+			return err
+		})
+		if fault.CodeOf(err) == fault.CodeNotFound {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		return &abi.UserResponse{User: u}, nil
+	}
+	return &abi.UserResponse{Error: &abi.Error{Code: abi.CodeNotFound, Message: "no such user"}}, nil
+}
+
+// findUsers lists users from the first of the tenant's user stores.
+func (h *HostCalls) findUsers(ctx context.Context, sc *Scope, r abi.FindUsersRequest) (abi.Message, error) {
+	stores, err := h.stores(ctx, sc, r.Tenant)
+	if err != nil {
+		return nil, err
+	}
+	for _, in := range stores {
+		us, ok := extension.As[userstore.Store](in)
+		if !ok {
+			continue
+		}
+		req := r
+		req.Config = in.Config()
+		var resp abi.FindUsersResponse
+		err := extension.Call(ctx, in, abi.OpFindUsers, func(ctx context.Context) error {
+			var err error
+			resp, err = us.FindUsers(ctx, req)
+			return err
+		})
+		if err != nil {
+			return &abi.FindUsersResponse{Error: fault.ToWire(err)}, nil
+		}
+		return &resp, nil
+	}
+	return &abi.FindUsersResponse{}, nil
+}
+
+// auditAction is the form of an audit action a plugin may record.
+var auditAction = regexp.MustCompile(`^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*){0,7}$`)
+
+// audit publishes the guest's event, marked as the plugin's: its actor is
+// "plugin:<id>" and its action is prefixed "plugin.".
+func (h *HostCalls) audit(ctx context.Context, sc *Scope, r abi.AuditEvent) error {
+	if h.opts.Audit == nil {
+		return fault.Unavailable.WithMessage("the audit log is not available to plugins on this host")
+	}
+	switch {
+	case len(r.Action) > 64 || !auditAction.MatchString(r.Action):
+		return fault.InvalidRequest.WithMessage(`the action must be lowercase and dotted ("otp.sent"), at most 64 bytes`)
+	case r.Outcome != "" && r.Outcome != event.OutcomeSuccess && r.Outcome != event.OutcomeFailure:
+		return fault.InvalidRequest.WithMessage(`the outcome must be "success" or "failure"`)
+	case len(r.Details) > MaxAuditDetails:
+		return fault.InvalidRequest.WithMessagef("%d details are over the limit of %d", len(r.Details), MaxAuditDetails)
+	}
+	tid, err := h.tenantID(ctx, sc, r.Tenant)
+	if err != nil {
+		return err
+	}
+	detail := maps.Clone(r.Details)
+	if detail == nil {
+		detail = make(map[string]any, 2)
+	}
+	detail["plugin"] = h.opts.Plugin
+	if sc != nil {
+		detail["extension"] = string(sc.Extension)
+	}
+	ev := event.Event{
+		Tenant:  tid,
+		Actor:   event.Ref("plugin", h.opts.Plugin),
+		Action:  event.Action("plugin." + r.Action),
+		Outcome: r.Outcome,
+		Detail:  detail,
+	}
+	if ev.Outcome == "" {
+		ev.Outcome = event.OutcomeSuccess
+	}
+	if r.Subject != "" {
+		ev.Target = event.Ref("user", r.Subject)
+	}
+	if !h.opts.Audit.Publish(ev) {
+		h.log.WarnContext(ctx, "plugin audit event dropped", slog.String("plugin", h.opts.Plugin), slog.String("action", string(ev.Action)))
+	}
+	return nil
+}
+
+var _ wasmhost.HostCaller = (*HostCalls)(nil)
