@@ -7,6 +7,7 @@ package builtin
 
 import (
 	authnpassword "github.com/latchid/latch/builtin/authn/password"
+	authntotp "github.com/latchid/latch/builtin/authn/totp"
 	"github.com/latchid/latch/builtin/claims/mapping"
 	throttlelocal "github.com/latchid/latch/builtin/throttle/local"
 	userstorelocal "github.com/latchid/latch/builtin/userstore/local"
@@ -18,6 +19,7 @@ import (
 func Modules() []extension.Module {
 	return []extension.Module{
 		authnpassword.Module(),  // authn.password: username and password against the tenant's user stores
+		authntotp.Module(),      // authn.totp: one-time passwords (RFC 6238) as a second factor
 		mapping.Module(),        // claims.mapping: rule-based claim mapping between dialects
 		throttlelocal.Module(),  // throttle.local: in-process GCRA rate limiter
 		userstorelocal.Module(), // userstore.local: the users in the Latch database
@@ -55,13 +57,16 @@ type Deps struct {
 	//
 	// Dep name "userstores" (authnpassword.DepUserStores).
 	UserStores authnpassword.UserStores
+	// SecretBox seals secrets at rest under the master key (TOTP secrets):
+	// a *secret.Box. Dep name "secret.box" (authntotp.DepBox).
+	SecretBox authntotp.Sealer
 }
 
 // Map returns the dependencies by name, for extension.LoadOptions.Deps.
 // Unset fields are left out, so that a module needing one fails to
 // provision with an error naming it.
 func (d Deps) Map() map[string]any {
-	m := make(map[string]any, 3)
+	m := make(map[string]any, 4)
 	if d.Store != nil {
 		m[userstorelocal.DepStore] = d.Store
 	}
@@ -70,6 +75,9 @@ func (d Deps) Map() map[string]any {
 	}
 	if d.UserStores != nil {
 		m[authnpassword.DepUserStores] = d.UserStores
+	}
+	if d.SecretBox != nil {
+		m[authntotp.DepBox] = d.SecretBox
 	}
 	return m
 }

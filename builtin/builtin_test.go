@@ -1,6 +1,7 @@
 package builtin_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -18,6 +19,7 @@ import (
 	"github.com/latchid/latch/kernel/authn"
 	"github.com/latchid/latch/kernel/extension"
 	"github.com/latchid/latch/kernel/password"
+	"github.com/latchid/latch/kernel/secret"
 	"github.com/latchid/latch/kernel/store"
 	"github.com/latchid/latch/kernel/store/sqlite"
 )
@@ -30,6 +32,7 @@ var modules = []struct {
 	dir  string
 }{
 	{"authn.password", extension.KindAuthenticator, "authn/password"},
+	{"authn.totp", extension.KindAuthenticator, "authn/totp"},
 	{"claims.mapping", extension.KindClaims, "claims/mapping"},
 	{"throttle.local", extension.KindThrottler, "throttle/local"},
 	{"userstore.local", extension.KindUserStore, "userstore/local"},
@@ -81,9 +84,14 @@ func deps(t testing.TB) (builtin.Deps, *atomic.Pointer[extension.Instances]) {
 		t.Fatal(err)
 	}
 	current := new(atomic.Pointer[extension.Instances])
+	box, err := secret.NewBox(bytes.Repeat([]byte{9}, secret.MasterKeySize))
+	if err != nil {
+		t.Fatal(err)
+	}
 	return builtin.Deps{
 		Store:          st,
 		PasswordHasher: hasher,
+		SecretBox:      box,
 		UserStores: authnpassword.UserStoresFunc(func(_ context.Context, tenant string) []*extension.Instance {
 			return current.Load().Enabled(tenant, extension.KindUserStore)
 		}),

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html/template"
 	"net/http"
 	"net/url"
 	"slices"
@@ -14,6 +15,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/latchid/latch/abi"
+	"github.com/latchid/latch/builtin/adaptive"
 	"github.com/latchid/latch/kernel/authn"
 	"github.com/latchid/latch/kernel/event"
 	"github.com/latchid/latch/kernel/extension"
@@ -49,6 +51,21 @@ type flow struct {
 	Subject  string   `json:"subject,omitempty"`
 	Username string   `json:"username,omitempty"`
 	AMR      []string `json:"amr,omitempty"`
+	// Client is the application signed in to; ACRValues what it asked
+	// for; SelectedACR what the script chose.
+	Client      string `json:"client,omitempty"`
+	ACRValues   string `json:"acr_values,omitempty"`
+	SelectedACR string `json:"selected_acr,omitempty"`
+	// Request is the request that started the login, as adaptive scripts
+	// see it on every evaluation; History what happened since.
+	Request adaptive.Request `json:"request"`
+	History []adaptive.Entry `json:"history,omitempty"`
+	// Offered are the instance names the current step offers;
+	// ScriptParams the script's parameters for them; Prompt a form the
+	// script asked for instead of a step.
+	Offered      []string                 `json:"offered,omitempty"`
+	ScriptParams map[string]string        `json:"script_params,omitempty"`
+	Prompt       *adaptive.PromptDecision `json:"prompt,omitempty"`
 }
 
 func (s *Service) loadFlow(ctx context.Context, tenantID, id string) (*flow, error) {
@@ -110,8 +127,11 @@ func (s *Service) getLogin(c *fiber.Ctx) error {
 			return s.RenderError(c, http.StatusBadRequest, pg, "login.expired", "")
 		}
 		pg.UILocales = f.UILocales
+		if f.Prompt != nil {
+			return s.renderPrompt(c, t, pg, f, csrf, "")
+		}
 		if opt := c.Query("option"); opt != "" && opt != f.Authenticator {
-			if !slices.ContainsFunc(s.options(t), func(i *extension.Instance) bool { return i.Name() == opt }) {
+			if !slices.Contains(f.Offered, opt) {
 				return s.RenderError(c, http.StatusBadRequest, pg, "error.request", "")
 			}
 			f.Authenticator, f.State = opt, nil
@@ -143,12 +163,34 @@ func (s *Service) getLogin(c *fiber.Ctx) error {
 		Version: flowVersion, ID: id, Binding: binding(csrf), ReturnTo: returnTo,
 		Force: c.Query("force") == "1", LoginHint: truncate(c.Query("login_hint"), 256),
 		UILocales: pg.UILocales, CreatedAt: now, ExpiresAt: now.Add(DefaultFlowLifetime), Step: 1,
+		Client: truncate(c.Query("client_id"), 256), ACRValues: truncate(c.Query("acr_values"), 512),
+		Request: scriptRequest(c),
 	}
-	if err := s.saveFlow(ctx, t.ID, f, false); err != nil {
-		return s.fail(c, pg, err)
+	// The first decision (a script may refuse at once); the flow then
+	// continues at a URL of its own, so a reload shows the same step.
+	return s.advance(c, t, pg, f, false)
+}
+
+// scriptRequest is the request as adaptive scripts see it.
+func scriptRequest(c *fiber.Ctx) adaptive.Request {
+	r := adaptive.Request{IP: c.IP(), Headers: map[string]string{}, Params: map[string][]string{}, Cookies: map[string]string{}}
+	for k, v := range safeHeaders(c) {
+		if len(v) > 0 {
+			r.Headers[k] = truncate(v[0], 1024)
+		}
 	}
-	// Continue at a URL of its own, so a reload shows the same step.
-	return c.Redirect(s.publicURL+t.Base+PathLogin+"?flow="+url.QueryEscape(id), http.StatusSeeOther)
+	if q, err := url.ParseQuery(string(c.Request().URI().QueryString())); err == nil {
+		for k, v := range q {
+			r.Params[k] = v
+		}
+	}
+	for k, v := range c.Request().Header.Cookies() {
+		name := string(k)
+		if name != csrfCookie && !strings.HasPrefix(name, sessionCookie) && len(r.Cookies) < 32 {
+			r.Cookies[name] = truncate(string(v), 1024)
+		}
+	}
+	return r
 }
 
 // postLogin submits the current step's form.
@@ -173,6 +215,12 @@ func (s *Service) postLogin(c *fiber.Ctx) error {
 	params, err := formParams(c)
 	if err != nil {
 		return s.RenderError(c, http.StatusBadRequest, pg, "error.request", "")
+	}
+	if f.Prompt != nil {
+		// The answer to a script's prompt goes to the script.
+		f.History = append(f.History, adaptive.Entry{Kind: adaptive.EntryPrompt, Success: true, Values: params})
+		f.Prompt = nil
+		return s.advance(c, t, pg, f, true)
 	}
 	return s.runStep(c, t, pg, f, c.FormValue("csrf"), params)
 }
@@ -208,9 +256,14 @@ func (s *Service) options(t Tenant) []*extension.Instance {
 // authenticates — a new session and a redirect to the flow's return path.
 func (s *Service) runStep(c *fiber.Ctx, t Tenant, pg Page, f *flow, csrf string, params map[string][]string) error {
 	ctx := c.UserContext()
-	opts := s.options(t)
+	var opts []*extension.Instance
+	for _, o := range s.options(t) {
+		if slices.Contains(f.Offered, o.Name()) {
+			opts = append(opts, o)
+		}
+	}
 	if len(opts) == 0 {
-		return s.fail(c, pg, fmt.Errorf("tenant %q has no authenticator enabled", t.Name))
+		return s.fail(c, pg, fmt.Errorf("step %d of the login offers no authenticator tenant %q enables", f.Step, t.Name))
 	}
 	inst := opts[0]
 	for _, o := range opts {
@@ -228,8 +281,9 @@ func (s *Service) runStep(c *fiber.Ctx, t Tenant, pg Page, f *flow, csrf string,
 	req := abi.AuthenticateRequest{
 		Tenant: t.Name, FlowID: f.ID, Step: f.Step, Params: params,
 		Headers: safeHeaders(c), IP: c.IP(), KnownSubject: f.Subject, State: f.State,
-		CallbackURL: s.publicURL + t.Base + PathLogin + "?flow=" + url.QueryEscape(f.ID),
-		Config:      inst.Config(),
+		CallbackURL:  s.publicURL + t.Base + PathLogin + "?flow=" + url.QueryEscape(f.ID),
+		Config:       inst.Config(),
+		ScriptParams: f.ScriptParams,
 	}
 	var resp abi.AuthenticateResponse
 	err := extension.Call(ctx, inst, abi.OpAuthenticate, func(ctx context.Context) error {
@@ -292,6 +346,19 @@ func (s *Service) runStep(c *fiber.Ctx, t Tenant, pg Page, f *flow, csrf string,
 			f.AMR = append(f.AMR, m)
 		}
 	}
+	userStore, _ := resp.Claims["user_store"].(string)
+	f.History = append(f.History, adaptive.Entry{
+		Kind: adaptive.EntryStep, Step: f.Step, Success: true, Authenticator: authenticatorID(inst),
+		Subject: &adaptive.Subject{ID: resp.Subject, Username: f.Username, UserStoreDomain: userStore},
+	})
+	f.Authenticator, f.State = inst.Name(), nil
+	return s.advance(c, t, pg, f, true)
+}
+
+// complete ends a login: a session for the flow's subject, and a redirect
+// to the flow's return path.
+func (s *Service) complete(c *fiber.Ctx, t Tenant, pg Page, f *flow) error {
+	ctx := c.UserContext()
 	sess, err := s.startSession(c, t, f)
 	if err != nil {
 		return s.fail(c, pg, err)
@@ -299,8 +366,33 @@ func (s *Service) runStep(c *fiber.Ctx, t Tenant, pg Page, f *flow, csrf string,
 	if err := s.d.Store.DeleteToken(ctx, t.ID, kindFlow, f.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
 		s.d.Log.WarnContext(ctx, "deleting finished login flow", "err", err)
 	}
-	s.publish(c, t.ID, event.Ref("user", f.Subject), ActionLogin, event.OutcomeSuccess, map[string]any{"session": sess.ID, "amr": f.AMR, "authenticator": inst.Name()})
+	s.publish(c, t.ID, event.Ref("user", f.Subject), ActionLogin, event.OutcomeSuccess, map[string]any{"session": sess.ID, "amr": f.AMR, "client_id": f.Client})
 	return c.Redirect(s.publicURL+f.ReturnTo, http.StatusSeeOther)
+}
+
+// renderPrompt shows the form a script asked for with prompt(): the
+// genericForm template's inputs ({id, label}) become text fields.
+func (s *Service) renderPrompt(c *fiber.Ctx, t Tenant, pg Page, f *flow, csrf, errText string) error {
+	p := s.pageFor(c, pg, "login.title")
+	p.Error = errText
+	lp := loginPage{page: p, Action: s.basePath + t.Base + PathLogin, Flow: f.ID, CSRF: csrf, Submit: text(p.Lang, "login.submit")}
+	if data, ok := f.Prompt.Data.(map[string]any); ok {
+		if inputs, ok := data["inputs"].([]any); ok {
+			for _, in := range inputs {
+				m, _ := in.(map[string]any)
+				id, _ := m["id"].(string)
+				label, _ := m["label"].(string)
+				if id == "" || len(lp.Fields) >= 16 {
+					continue
+				}
+				lp.Fields = append(lp.Fields, field{Name: truncate(id, 64), Type: abi.FieldText, InputType: "text", Label: truncate(orDefault(label, id), 200), Autofocus: len(lp.Fields) == 0})
+			}
+		}
+	}
+	if len(lp.Fields) == 0 {
+		return s.fail(c, pg, fmt.Errorf("prompt %q has no inputs", f.Prompt.Template))
+	}
+	return s.render(c, http.StatusOK, "login", lp)
 }
 
 // renderChallenge shows a form challenge.
@@ -314,6 +406,17 @@ func (s *Service) renderChallenge(c *fiber.Ctx, t Tenant, pg Page, f *flow, csrf
 	lp := loginPage{
 		page: p, Action: s.basePath + t.Base + PathLogin, Flow: f.ID, CSRF: csrf,
 		Submit: text(p.Lang, "login.submit"), OptionsLabel: text(p.Lang, "login.options"),
+	}
+	if len(ch.Data) > 0 && len(ch.Data) < 64<<10 {
+		var d struct {
+			Image    string `json:"image"`
+			ImageAlt string `json:"image_alt"`
+		}
+		// Only a PNG data URL is shown: nothing is loaded from elsewhere.
+		if json.Unmarshal(ch.Data, &d) == nil && strings.HasPrefix(d.Image, "data:image/png;base64,") &&
+			!strings.ContainsAny(d.Image[len("data:image/png;base64,"):], "\"'<> ") {
+			lp.Image, lp.ImageAlt = template.URL(d.Image), truncate(d.ImageAlt, 200) //nolint:gosec // G203: a checked base64 PNG data URL.
+		}
 	}
 	first := true
 	for _, fl := range ch.Fields {

@@ -37,6 +37,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/google/uuid"
 
+	"github.com/latchid/latch/builtin/adaptive"
 	"github.com/latchid/latch/builtin/server"
 	"github.com/latchid/latch/kernel/event"
 	"github.com/latchid/latch/kernel/extension"
@@ -80,6 +81,12 @@ const (
 // Store is the part of the kernel store the service uses.
 type Store interface {
 	GetTenantByName(ctx context.Context, name string) (store.Tenant, error)
+	GetClientByClientID(ctx context.Context, tenantID, clientID string) (store.Client, error)
+	GetUser(ctx context.Context, tenantID, id string) (store.User, error)
+	UpdateUser(ctx context.Context, u store.User) (store.User, error)
+	GetRoleByName(ctx context.Context, tenantID, name string) (store.Role, error)
+	AssignRole(ctx context.Context, tenantID, roleID, kind, subjectID string) error
+	UnassignRole(ctx context.Context, tenantID, roleID, kind, subjectID string) error
 	store.Sessions
 	store.Tokens
 }
@@ -117,6 +124,9 @@ type Deps struct {
 	// ThemeDir, when set, holds a latch.css that replaces the pages'
 	// stylesheet.
 	ThemeDir string
+	// Engine runs applications' adaptive scripts; nil refuses logins to
+	// applications that have one.
+	Engine *adaptive.Engine
 }
 
 // Service serves the login pages and keeps SSO sessions. It is safe for
@@ -128,6 +138,7 @@ type Service struct {
 	secure     bool
 	pages      pages
 	stylesheet []byte
+	scripts    scripts
 }
 
 // New builds the service.
@@ -170,6 +181,7 @@ func New(d Deps) (*Service, error) {
 		secure:     u.Scheme == "https",
 		pages:      ps,
 		stylesheet: css,
+		scripts:    scripts{m: map[string]*adaptive.Script{}},
 	}, nil
 }
 
@@ -226,6 +238,12 @@ type Options struct {
 	LoginHint string
 	// UILocales are the preferred page languages, space-separated.
 	UILocales string
+	// Client is the application being signed in to (its client_id); its
+	// login flow (ClientSettingAuthentication) applies.
+	Client string
+	// ACRValues are the requested authentication context classes,
+	// space-separated, for adaptive scripts (context.requestedAcr).
+	ACRValues string
 }
 
 // LoginURL returns the URL that signs the browser in to the tenant
@@ -241,6 +259,12 @@ func (s *Service) LoginURL(base, returnTo string, o Options) string {
 	}
 	if o.UILocales != "" {
 		q.Set("ui_locales", o.UILocales)
+	}
+	if o.Client != "" {
+		q.Set("client_id", o.Client)
+	}
+	if o.ACRValues != "" {
+		q.Set("acr_values", o.ACRValues)
 	}
 	return s.publicURL + base + PathLogin + "?" + q.Encode()
 }
@@ -340,7 +364,7 @@ func (s *Service) startSession(c *fiber.Ctx, t Tenant, f *flow) (store.Session, 
 		TenantID:   t.ID,
 		UserID:     f.Subject,
 		AuthTime:   now,
-		ACR:        acrFor(f.AMR),
+		ACR:        orDefault(f.SelectedACR, acrFor(f.AMR)),
 		AMR:        f.AMR,
 		IP:         c.IP(),
 		UserAgent:  truncate(c.Get(fiber.HeaderUserAgent), 512),

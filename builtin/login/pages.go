@@ -46,6 +46,9 @@ type option struct{ URL, Label string }
 
 type loginPage struct {
 	page
+	// Image is a data: URL an authenticator shows (a QR code).
+	Image                                    template.URL
+	ImageAlt                                 string
 	Action, Flow, CSRF, Submit, OptionsLabel string
 	Fields                                   []field
 	Options                                  []option

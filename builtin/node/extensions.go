@@ -72,6 +72,7 @@ func (n *Node) loadExtensions(ctx context.Context, hasher *boundedHasher) error 
 	deps := builtin.Deps{
 		Store:          n.store,
 		PasswordHasher: hasher,
+		SecretBox:      n.box,
 		// The password authenticator reads the user stores loaded beside
 		// it, so it resolves them when called, not when provisioned.
 		UserStores: authnpassword.UserStoresFunc(func(_ context.Context, tenant string) []*extension.Instance {

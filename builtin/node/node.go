@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/latchid/latch/builtin/adaptive"
 	"github.com/latchid/latch/builtin/admin"
 	"github.com/latchid/latch/builtin/login"
 	"github.com/latchid/latch/builtin/oauth"
@@ -43,6 +44,7 @@ type Node struct {
 	keys       *keys.Manager
 	bus        *event.Bus
 	extensions *extensions
+	box        *secret.Box    // seals extensions' secrets under the master key
 	wasm       *wasmhost.Host // nil when no plugins are configured
 	server     *server.Server
 }
@@ -144,6 +146,13 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options
 	n.bus = event.NewBus(event.Options{Logger: log, Metrics: em},
 		event.NewLogSink(log),
 		event.NewStoreSink(n.store))
+	mk, err := secret.LoadOrCreateMasterKey(cfg.DataDir, cfg.MasterKey.Value(), log)
+	if err != nil {
+		return nil, fmt.Errorf("loading master key: %w", err)
+	}
+	if n.box, err = secret.NewBox(mk); err != nil {
+		return nil, fmt.Errorf("loading master key: %w", err)
+	}
 	hasher := newBoundedHasher(password.NewHasher(cfg.Password.Params()))
 	if err := n.loadExtensions(ctx, hasher); err != nil {
 		return nil, err
@@ -171,13 +180,21 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options
 	if err != nil {
 		return nil, err
 	}
-	mk, err := secret.LoadOrCreateMasterKey(cfg.DataDir, cfg.MasterKey.Value(), log)
-	if err != nil {
-		return nil, fmt.Errorf("loading master key: %w", err)
-	}
 	hmacKey, err := secret.DeriveKey(mk, "oauth-hmac")
 	if err != nil {
 		return nil, err
+	}
+	cookieKey, err := secret.DeriveKey(mk, "adaptive-cookie")
+	if err != nil {
+		return nil, err
+	}
+	engine, err := adaptive.New(adaptive.Options{
+		Logger:    log.With(slog.String("component", "adaptive")),
+		Host:      &adaptive.StoreHost{Store: n.store},
+		CookieKey: cookieKey,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("starting the adaptive script engine: %w", err)
 	}
 	lg, err := login.New(login.Deps{
 		Store:          n.store,
@@ -185,6 +202,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options
 		PublicURL:      cfg.PublicURL,
 		Log:            log,
 		Audit:          n.bus,
+		Engine:         engine,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("starting the login pages: %w", err)

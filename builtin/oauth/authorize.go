@@ -198,6 +198,7 @@ func (p *Provider) continueAuthorize(ctx context.Context, c *fiber.Ctx, t tenant
 		}
 		return c.Redirect(p.d.Login.LoginURL(t.base, t.base+PathAuthorizeResume+"?flow="+url.QueryEscape(f.ID), login.Options{
 			Force: sess != nil || force, LoginHint: form.Get("login_hint"), UILocales: form.Get("ui_locales"),
+			Client: cl.id, ACRValues: form.Get("acr_values"),
 		}), http.StatusSeeOther)
 	}
 

@@ -55,6 +55,15 @@ type Authenticator interface {
 	Authenticate(ctx context.Context, req abi.AuthenticateRequest) (abi.AuthenticateResponse, error)
 }
 
+// SubjectRequirer is implemented by authenticators that only confirm the
+// user an earlier step established (second factors such as one-time
+// passwords): they need AuthenticateRequest.KnownSubject, so a login flow
+// never runs them in a step before the user is known, and leaves them out
+// of the default one-step flow.
+type SubjectRequirer interface {
+	RequiresKnownSubject() bool
+}
+
 // Recognizer is implemented by authenticators that can tell whether a
 // request is meant for them (it carries their form fields or their callback
 // parameters). When a step offers several authenticators, the kernel gives
