@@ -20,6 +20,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/latchid/latch/builtin/adaptive"
 	"github.com/latchid/latch/kernel/event"
 	"github.com/latchid/latch/kernel/store"
 )
@@ -74,6 +75,8 @@ type Deps struct {
 	// Gateway, when set, backs GET /gateway/routes and applies deny
 	// policy changes on this node at once.
 	Gateway Gateway
+	// Adaptive, when set, backs POST /adaptive/try-it.
+	Adaptive Adaptive
 	// Bearer, when set, lets callers authenticate with access tokens.
 	Bearer BearerTokens
 	Log    *slog.Logger
@@ -145,6 +148,10 @@ func (a *API) table() []route {
 		{del, "/users/:id", "Delete a user", nil, nil, none, a.deleteUser},
 		{get, "/users/:id/groups", "List a user's groups", nil, list[groupJSON]{}, ok, a.listUserGroups},
 		{get, "/users/:id/roles", "List a user's effective roles", nil, list[roleJSON]{}, ok, a.listUserRoles},
+		{get, "/users/:id/sessions", "List a user's live SSO sessions", nil, list[sessionJSON]{}, ok, a.listUserSessions},
+		{del, "/users/:id/sessions", "End every SSO session of a user", nil, nil, none, a.deleteUserSessions},
+		{get, "/sessions/:id", "Get an SSO session", nil, sessionJSON{}, ok, a.getSession},
+		{del, "/sessions/:id", "End an SSO session", nil, nil, none, a.deleteSession},
 
 		{get, "/groups", "List groups", nil, list[groupJSON]{}, ok, a.listGroups},
 		{post, "/groups", "Create a group", groupInput{}, groupJSON{}, created, a.createGroup},
@@ -176,6 +183,9 @@ func (a *API) table() []route {
 		{post, "/keys/rotate", "Rotate the tenant's signing key", rotateInput{}, rotateOutput{}, ok, a.rotateKeys},
 
 		{get, "/audit", "Query the audit log, newest first", nil, list[auditJSON]{}, ok, a.queryAudit},
+
+		{post, "/adaptive/try-it", "Run an adaptive script against a synthetic login and return its decisions", adaptive.TryItRequest{}, adaptive.TryItResult{}, ok, a.tryAdaptiveScript},
+		{get, "/adaptive/templates", "List the ready-made adaptive scripts", nil, list[adaptive.Template]{}, ok, a.listAdaptiveTemplates},
 
 		{get, "/extensions", "Extension modules, loaded instances with their health, and the tenant's enabled instances per kind", nil, extensionsJSON{}, ok, a.listExtensions},
 

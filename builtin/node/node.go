@@ -225,6 +225,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options
 		Audit:      n.bus,
 		Extensions: n.extensions,
 		Gateway:    gw,
+		Adaptive:   engine,
 		Log:        log,
 	}).Mount(n.server.App())
 	n.mountSCIM(provider, hasher)

@@ -131,6 +131,25 @@ func TestAdaptiveFlows(t *testing.T) {
 		}
 	})
 
+	t.Run("TryIt", func(t *testing.T) {
+		var res struct {
+			Decisions []struct{ Kind string }
+			Error     *struct{ Message string }
+		}
+		code := o.Admin(http.MethodPost, "/adaptive/try-it", map[string]any{
+			"script": roleScript,
+			"input":  map[string]any{"steps": []any{map[string]any{"number": 1, "options": []any{map[string]any{"authenticator": "password"}}}, map[string]any{"number": 2, "options": []any{map[string]any{"authenticator": "totp"}}}}},
+			"directory": map[string]any{"users": map[string]any{"u1": map[string]any{"id": "u1", "username": "root", "roles": []string{"admin"}}}},
+			"outcomes": map[string]any{"steps": map[string]any{
+				"1": []any{map[string]any{"success": true, "authenticator": "password", "subject": map[string]any{"id": "u1", "username": "root"}}},
+				"2": []any{map[string]any{"success": true, "authenticator": "totp", "subject": map[string]any{"id": "u1", "username": "root"}}},
+			}},
+		}, &res)
+		if code != http.StatusOK || res.Error != nil || len(res.Decisions) != 3 || res.Decisions[1].Kind != "execute_step" || res.Decisions[2].Kind != "complete" {
+			t.Fatalf("try-it: %d %+v", code, res)
+		}
+	})
+
 	t.Run("EndlessAndThrowingScriptsFailClosed", func(t *testing.T) {
 		for _, id := range []string{"loop-app", "throw-app"} {
 			b := newBrowser(t)
