@@ -137,8 +137,8 @@ func TestAdaptiveFlows(t *testing.T) {
 			Error     *struct{ Message string }
 		}
 		code := o.Admin(http.MethodPost, "/adaptive/try-it", map[string]any{
-			"script": roleScript,
-			"input":  map[string]any{"steps": []any{map[string]any{"number": 1, "options": []any{map[string]any{"authenticator": "password"}}}, map[string]any{"number": 2, "options": []any{map[string]any{"authenticator": "totp"}}}}},
+			"script":    roleScript,
+			"input":     map[string]any{"steps": []any{map[string]any{"number": 1, "options": []any{map[string]any{"authenticator": "password"}}}, map[string]any{"number": 2, "options": []any{map[string]any{"authenticator": "totp"}}}}},
 			"directory": map[string]any{"users": map[string]any{"u1": map[string]any{"id": "u1", "username": "root", "roles": []string{"admin"}}}},
 			"outcomes": map[string]any{"steps": map[string]any{
 				"1": []any{map[string]any{"success": true, "authenticator": "password", "subject": map[string]any{"id": "u1", "username": "root"}}},
