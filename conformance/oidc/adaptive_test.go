@@ -150,6 +150,35 @@ func TestAdaptiveFlows(t *testing.T) {
 		}
 	})
 
+	t.Run("AccountLockout", func(t *testing.T) {
+		var carol struct{ ID string }
+		if code := o.Admin(http.MethodPost, "/users", map[string]any{"username": "carol", "password": "carol-password-42", "enabled": true}, &carol); code != http.StatusCreated {
+			t.Fatalf("creating carol: %d", code)
+		}
+		c := o.web()
+		b := newBrowser(t)
+		p := b.get(c.AuthCodeURL("state-lockout-1", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())), c.RedirectURL)
+		for i := range 5 {
+			p = b.submit(p, map[string]string{"username": "carol", "password": "wrong-guess"}, c.RedirectURL)
+			if p.status != http.StatusUnauthorized {
+				t.Fatalf("wrong password %d: %s", i+1, p)
+			}
+		}
+		// Locked: even the right password is refused, and says so.
+		p = b.submit(p, map[string]string{"username": "carol", "password": "carol-password-42"}, c.RedirectURL)
+		if p.status != http.StatusUnauthorized || !strings.Contains(p.body, "locked") {
+			t.Fatalf("locked account: %s\n%s", p, p.body)
+		}
+		// An administrator unlocks it.
+		if code := o.Admin(http.MethodPatch, "/users/"+carol.ID, map[string]any{"locked_until": "1970-01-01T00:00:00Z"}, nil); code != http.StatusOK {
+			t.Fatalf("unlocking: %d", code)
+		}
+		p = b.submit(p, map[string]string{"username": "carol", "password": "carol-password-42"}, c.RedirectURL)
+		if p.query(t, c.RedirectURL).Get("code") == "" {
+			t.Fatalf("after unlock: %s", p)
+		}
+	})
+
 	t.Run("EndlessAndThrowingScriptsFailClosed", func(t *testing.T) {
 		for _, id := range []string{"loop-app", "throw-app"} {
 			b := newBrowser(t)

@@ -14,6 +14,7 @@
 package local
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	_ "embed" // the configuration schema
@@ -118,6 +119,13 @@ type Store struct {
 	// ReadOnly refuses creates, updates and deletes (ErrReadOnly) and
 	// keeps stored password hashes as they are on login.
 	ReadOnly bool `json:"read_only,omitempty"`
+	// MaxFailedLogins locks an account after that many wrong passwords in
+	// a row; 0 turns locking off. Default 5.
+	MaxFailedLogins *int `json:"max_failed_logins,omitempty"`
+	// LockoutSeconds is how long a locked account stays locked. An
+	// administrator unlocks it sooner by clearing locked_until. Default
+	// 900.
+	LockoutSeconds int `json:"lockout_seconds,omitempty"`
 
 	dir      Directory
 	hasher   Hasher
@@ -298,13 +306,87 @@ func (s *Store) authenticate(ctx context.Context, req abi.AuthenticateUserReques
 		return abi.AuthenticateUserResponse{}, fmt.Errorf("authenticating user %q: %w", u.ID,
 			fault.Internal.WithMessage("the stored password hash is unusable").WithCause(err))
 	case !ok:
+		s.countFailure(ctx, u, now)
 		return abi.AuthenticateUserResponse{Outcome: abi.UserInvalidCredentials}, nil
+	}
+	if !s.ReadOnly && failedLogins(u) > 0 {
+		u = s.resetFailures(ctx, u)
 	}
 	if rehash && !s.ReadOnly {
 		u = s.rehash(ctx, u, req.Password)
 	}
 	au := toABI(u, now)
 	return abi.AuthenticateUserResponse{Outcome: abi.UserAuthenticated, User: &au}, nil
+}
+
+// attrFailedLogins is the user attribute counting wrong passwords in a
+// row.
+const attrFailedLogins = "latch.failed_logins"
+
+// defaultLockoutSeconds is LockoutSeconds when unset: 15 minutes.
+const defaultLockoutSeconds = 900
+
+func failedLogins(u store.User) int {
+	switch n := u.Attributes[attrFailedLogins].(type) {
+	case float64:
+		return int(n)
+	case int:
+		return n
+	case int64:
+		return int(n)
+	}
+	return 0
+}
+
+// countFailure records a wrong password and locks the account when the
+// count reaches MaxFailedLogins. A concurrent change of the user is
+// retried, so parallel guesses all count.
+func (s *Store) countFailure(ctx context.Context, u store.User, now time.Time) {
+	limit := 5
+	if s.MaxFailedLogins != nil {
+		limit = *s.MaxFailedLogins
+	}
+	if limit <= 0 || s.ReadOnly {
+		return
+	}
+	for range 3 {
+		n := failedLogins(u) + 1
+		if u.Attributes == nil {
+			u.Attributes = map[string]any{}
+		}
+		u.Attributes[attrFailedLogins] = n
+		if n >= limit {
+			u.Attributes[attrFailedLogins] = 0
+			u.LockedUntil = now.Add(time.Duration(cmp.Or(s.LockoutSeconds, defaultLockoutSeconds)) * time.Second)
+		}
+		_, err := s.dir.UpdateUser(ctx, u)
+		if err == nil {
+			if n >= limit {
+				s.metrics.lockouts.Inc()
+				s.log.InfoContext(ctx, "account locked after failed logins", slog.String("user_id", u.ID), slog.Int("failures", n))
+			}
+			return
+		}
+		if !errors.Is(err, store.ErrVersionMismatch) {
+			s.log.WarnContext(ctx, "counting a failed login", slog.String("user_id", u.ID), slog.Any("err", err))
+			return
+		}
+		fresh, err := s.dir.GetUser(ctx, u.TenantID, u.ID)
+		if err != nil {
+			return
+		}
+		u = fresh
+	}
+}
+
+// resetFailures clears the count of wrong passwords after a success.
+func (s *Store) resetFailures(ctx context.Context, u store.User) store.User {
+	u.Attributes[attrFailedLogins] = 0
+	updated, err := s.dir.UpdateUser(ctx, u)
+	if err != nil {
+		return u
+	}
+	return updated
 }
 
 // rehash stores a hash of pw under the hasher's current parameters and
@@ -582,6 +664,7 @@ func valueMatches(v any, want string) bool {
 type metrics struct {
 	authentications *prometheus.CounterVec
 	rehashes        prometheus.Counter
+	lockouts        prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -602,7 +685,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &metrics{authentications: auth, rehashes: rehashes}, nil
+	lockouts, err := register(reg, prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: "latch", Subsystem: "userstore_local", Name: "lockouts_total",
+		Help: "Accounts locked after too many wrong passwords in a row.",
+	}))
+	if err != nil {
+		return nil, err
+	}
+	return &metrics{authentications: auth, rehashes: rehashes, lockouts: lockouts}, nil
 }
 
 // register registers c on reg, or returns the collector already registered
