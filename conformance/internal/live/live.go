@@ -63,6 +63,8 @@ type Server struct {
 	cmd *exec.Cmd
 	out *bytes.Buffer
 	mu  *sync.Mutex
+	// exited is closed when the process has ended.
+	exited chan struct{}
 }
 
 type lockedWriter struct {
@@ -76,34 +78,64 @@ func (w lockedWriter) Write(p []byte) (int, error) {
 	return w.b.Write(p)
 }
 
+// Options configure StartWith. The zero value is what Start uses.
+type Options struct {
+	// Env holds extra environment variables ("KEY=value"), applied after
+	// the bootstrap credentials and log level, so they can override them.
+	Env []string
+	// Listen is the host:port to serve on. Empty: a free loopback port.
+	Listen string
+	// DataDir is the --data folder. Empty: a fresh t.TempDir(). Start a
+	// later server with the same folder to restart on its SQLite database.
+	DataDir string
+}
+
 // Start runs a server with the extra environment variables and waits until
 // it is ready.
 func Start(t testing.TB, env ...string) *Server {
+	t.Helper()
+	return StartWith(t, Options{Env: env})
+}
+
+// StartWith runs a server configured by o and waits until it is ready. The
+// server is killed when the test ends.
+func StartWith(t testing.TB, o Options) *Server {
 	t.Helper()
 	bin, err := build()
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	addr := o.Listen
+	if addr == "" {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr = ln.Addr().String()
+		_ = ln.Close()
 	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
-	s := &Server{URL: "http://" + addr, t: t, out: &bytes.Buffer{}, mu: &sync.Mutex{}}
-	s.cmd = exec.Command(bin, "serve", "--data", t.TempDir(), "--listen", addr) //nolint:gosec // G204: the binary this package built.
+	dataDir := o.DataDir
+	if dataDir == "" {
+		dataDir = t.TempDir()
+	}
+	s := &Server{URL: "http://" + addr, t: t, out: &bytes.Buffer{}, mu: &sync.Mutex{}, exited: make(chan struct{})}
+	s.cmd = exec.Command(bin, "serve", "--data", dataDir, "--listen", addr) //nolint:gosec // G204: the binary this package built.
 	s.cmd.Env = append(os.Environ(),
 		"LATCH_BOOTSTRAP_CLIENT_SECRET="+AdminSecret,
 		"LATCH_BOOTSTRAP_ADMIN_PASSWORD="+AdminPassword,
 		"LATCH_LOG_LEVEL=warn")
-	s.cmd.Env = append(s.cmd.Env, env...)
+	s.cmd.Env = append(s.cmd.Env, o.Env...)
 	s.cmd.Stdout = lockedWriter{s.mu, s.out}
 	s.cmd.Stderr = lockedWriter{s.mu, s.out}
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- s.cmd.Wait() }()
+	go func() {
+		err := s.cmd.Wait()
+		close(s.exited)
+		done <- err
+	}()
 	t.Cleanup(func() {
 		_ = s.cmd.Process.Kill()
 		var exit *exec.ExitError
@@ -134,6 +166,16 @@ func Start(t testing.TB, env ...string) *Server {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// Kill ends the server with SIGKILL (kill -9: no drain, no flush) and
+// returns once the process is gone.
+func (s *Server) Kill() {
+	s.t.Helper()
+	if err := s.cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		s.t.Fatalf("killing latch: %v", err)
+	}
+	<-s.exited
 }
 
 // Output returns what the server printed so far.
