@@ -213,6 +213,15 @@ func (m *Manager) EnsureAlgorithm(ctx context.Context, tenantID, alg string) err
 		return nil
 	}
 	if _, err := m.rotateLocked(ctx, tenantID, alg, recs); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			// Another node created the first key at the same moment
+			// (several nodes starting on an empty database): use it.
+			if recs, lerr := m.st.ListSigningKeys(ctx, tenantID); lerr == nil {
+				if _, ok := findActive(recs, alg); ok {
+					return nil
+				}
+			}
+		}
 		return fmt.Errorf("ensuring %s signing key of tenant %q: %w", alg, tenantID, err)
 	}
 	return nil
