@@ -21,6 +21,7 @@ import (
 	"github.com/latchid/latch/builtin/admin"
 	"github.com/latchid/latch/builtin/login"
 	"github.com/latchid/latch/builtin/oauth"
+	"github.com/latchid/latch/builtin/saml"
 	"github.com/latchid/latch/builtin/server"
 	"github.com/latchid/latch/kernel/config"
 	"github.com/latchid/latch/kernel/event"
@@ -213,6 +214,15 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options
 		return nil, fmt.Errorf("starting the oauth provider: %w", err)
 	}
 	provider.Mount(n.server.App())
+	samlKey, err := secret.DeriveKey(mk, "saml-pseudonym")
+	if err != nil {
+		return nil, err
+	}
+	idp, err := saml.New(saml.Deps{Store: n.store, Keys: n.keys, Login: lg, PublicURL: cfg.PublicURL, PseudonymKey: samlKey, Log: log, Audit: n.bus})
+	if err != nil {
+		return nil, fmt.Errorf("starting the saml idp: %w", err)
+	}
+	idp.Mount(n.server.App())
 	gw, err := n.openGateway(ctx) // the gateway role (gateway.routes_file); nil when off
 	if err != nil {
 		return nil, err

@@ -1,0 +1,356 @@
+package saml
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+
+	"github.com/beevik/etree"
+	csaml "github.com/crewjam/saml"
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/latchid/latch/builtin/login"
+	"github.com/latchid/latch/kernel/event"
+	"github.com/latchid/latch/kernel/secret"
+	"github.com/latchid/latch/kernel/store"
+)
+
+// logoutChain is a single logout walking the session's other SPs (SAML
+// profiles section 4.4.3.3): the IdP sends each a LogoutRequest through
+// the browser, in turn, then answers the initiating SP, if any.
+type logoutChain struct {
+	Initiator      string   `json:"init,omitempty"` // entity ID; empty when IdP-initiated
+	InitiatorReqID string   `json:"init_id,omitempty"`
+	InitiatorRS    string   `json:"init_rs,omitempty"`
+	InitiatorSLO   string   `json:"init_slo,omitempty"`
+	Pending        []target `json:"pending,omitempty"`
+	Current        *target  `json:"current,omitempty"`
+	CurrentReqID   string   `json:"current_id,omitempty"`
+	Partial        bool     `json:"partial,omitempty"`
+	User           string   `json:"user,omitempty"`
+}
+
+type target struct {
+	SP string `json:"sp"`
+	participant
+	SLO string `json:"slo"`
+}
+
+// slo serves single logout (SAML profiles section 4.4) over the
+// HTTP-Redirect and HTTP-POST bindings: a LogoutRequest from an SP, a
+// LogoutResponse from an SP the IdP asked to log out, or, with neither, an
+// IdP-initiated logout of the browser's session (confirmed with a form).
+func (s *Service) slo(c *fiber.Ctx, t tenant) error {
+	post := c.Method() == fiber.MethodPost
+	var form url.Values
+	if post {
+		if len(c.Body()) > 2*maxEncodedMessage {
+			return s.fail(c, t, http.StatusRequestEntityTooLarge, "The SAML message is too large.")
+		}
+		var err error
+		if form, err = url.ParseQuery(string(c.Body())); err != nil {
+			return s.fail(c, t, http.StatusBadRequest, "The request body is not a valid form.")
+		}
+	}
+	query, _ := url.ParseQuery(string(c.Request().URI().QueryString()))
+	has := func(k string) bool { return form.Get(k) != "" || (!post && query.Get(k) != "") }
+	switch {
+	case has("SAMLRequest"):
+		return s.logoutRequest(c, t, form, post)
+	case has("SAMLResponse"):
+		return s.logoutResponse(c, t, form, post)
+	case !post:
+		return s.d.Login.RenderLogoutConfirm(c, t.page(), t.base+PathSLO, []login.Hidden{{Name: "logout", Value: "1"}})
+	case !s.d.Login.CheckCSRF(c):
+		return s.d.Login.RenderError(c, http.StatusForbidden, t.page(), "error.csrf", "")
+	}
+	sess, err := s.d.Login.Session(c, t.id, t.name)
+	if err != nil {
+		return s.internal(c, t, err)
+	}
+	ch := &logoutChain{}
+	if err := s.endSession(c, t, sess, "", ch); err != nil {
+		return s.internal(c, t, err)
+	}
+	return s.nextLogout(c, t, ch, "")
+}
+
+// logoutRequest serves an SP's LogoutRequest.
+func (s *Service) logoutRequest(c *fiber.Ctx, t tenant, form url.Values, post bool) error {
+	ctx := c.UserContext()
+	m, err := decodeMessage("SAMLRequest", string(c.Request().URI().QueryString()), form, post)
+	if err != nil {
+		return s.fail(c, t, http.StatusBadRequest, "The SAML request is not valid: "+err.Error())
+	}
+	var unverified csaml.LogoutRequest
+	if err := xmlUnmarshal(m.xml, &unverified); err != nil || unverified.Issuer == nil {
+		return s.fail(c, t, http.StatusBadRequest, "The SAML request is not a LogoutRequest with an Issuer.")
+	}
+	p, err := s.loadSP(ctx, t, unverified.Issuer.Value)
+	if errors.Is(err, errUnknownSP) {
+		return s.fail(c, t, http.StatusBadRequest, "The service provider is not registered.")
+	} else if err != nil {
+		return s.internal(c, t, err)
+	}
+	req, signed, err := verifyLogoutRequest(m, p)
+	if err != nil {
+		return s.fail(c, t, http.StatusBadRequest, "The SAML request's signature is missing or not valid.")
+	}
+	now := s.d.Now()
+	if err := s.checkRequest(t.sloURL, req.ID, req.Version, req.IssueInstant, req.Destination, signed, now); err != nil {
+		return s.fail(c, t, http.StatusBadRequest, "The SAML request is not valid: "+err.Error())
+	}
+	if req.NotOnOrAfter != nil && !now.Before(req.NotOnOrAfter.Add(s.d.ClockSkew)) {
+		return s.fail(c, t, http.StatusBadRequest, "The SAML request has expired.")
+	}
+	if err := s.remember(c, t, p.entityID, req.ID, req.IssueInstant); err != nil {
+		if errors.Is(err, errReplay) {
+			return s.fail(c, t, http.StatusBadRequest, "The SAML request was already used.")
+		}
+		return s.internal(c, t, err)
+	}
+	ch := &logoutChain{Initiator: p.entityID, InitiatorReqID: req.ID, InitiatorRS: m.relayState, InitiatorSLO: p.sloURL}
+	sess, err := s.d.Login.Session(c, t.id, t.name)
+	if err != nil {
+		return s.internal(c, t, err)
+	}
+	if sess != nil {
+		parts, err := s.participants(ctx, t, sess.ID)
+		if err != nil {
+			return s.internal(c, t, err)
+		}
+		// The request must name the user this session's assertion named
+		// for that SP, so one SP cannot end another user's session.
+		got, known := parts[p.entityID]
+		if !known || req.NameID == nil || req.NameID.Value != got.NameID ||
+			(req.SessionIndex != nil && req.SessionIndex.Value != "" && req.SessionIndex.Value != got.Index) {
+			ch.Partial = true
+			s.publish(c, t, event.Ref("client", p.clientID), ActionSLO, event.OutcomeFailure, map[string]any{"reason": "principal"})
+			return s.nextLogout(c, t, ch, csaml.StatusRequester)
+		}
+		if err := s.endSession(c, t, sess, p.entityID, ch); err != nil {
+			return s.internal(c, t, err)
+		}
+	}
+	return s.nextLogout(c, t, ch, "")
+}
+
+// verifyLogoutRequest verifies m's signature as p requires and decodes the
+// LogoutRequest from what was verified.
+func verifyLogoutRequest(m *message, p *sp) (*csaml.LogoutRequest, bool, error) {
+	var req csaml.LogoutRequest
+	if m.redirect && m.signature != nil {
+		if err := verifyRedirect(m, p.signingCerts); err != nil {
+			return nil, false, err
+		}
+		if err := xmlUnmarshal(m.xml, &req); err != nil {
+			return nil, false, err
+		}
+		return &req, true, nil
+	}
+	b, signed, err := verifiedRoot(m.xml, p.signingCerts, p.requireSigned)
+	if err != nil {
+		return nil, false, err
+	}
+	if err := xmlUnmarshal(b, &req); err != nil {
+		return nil, false, err
+	}
+	if req.Issuer == nil || req.Issuer.Value != p.entityID {
+		return nil, false, errSignature
+	}
+	return &req, signed, nil
+}
+
+// endSession ends the shared login session and queues the session's other
+// SPs that have a logout endpoint.
+func (s *Service) endSession(c *fiber.Ctx, t tenant, sess *store.Session, initiator string, ch *logoutChain) error {
+	ctx := c.UserContext()
+	if sess == nil {
+		return nil
+	}
+	parts, err := s.participants(ctx, t, sess.ID)
+	if err != nil {
+		return err
+	}
+	for entity, pt := range parts {
+		if entity == initiator {
+			continue
+		}
+		p, err := s.loadSP(ctx, t, entity)
+		if err != nil || p.sloURL == "" {
+			ch.Partial = ch.Partial || err != nil
+			continue
+		}
+		ch.Pending = append(ch.Pending, target{SP: entity, participant: pt, SLO: p.sloURL})
+	}
+	ch.User = sess.UserID
+	if err := s.d.Store.DeleteToken(ctx, t.id, kindSessionSP, sess.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("forgetting session participants: %w", err)
+	}
+	if _, err := s.d.Login.EndSession(c, t.id, t.name); err != nil {
+		return err
+	}
+	s.publish(c, t, event.Ref("user", sess.UserID), ActionSLO, event.OutcomeSuccess, map[string]any{"initiator": initiator, "sps": len(parts)})
+	return nil
+}
+
+// nextLogout sends the browser to the next SP to log out, or, when none is
+// left, answers the initiator (or shows the signed-out page). status, when
+// set, is the failure to report to the initiator.
+func (s *Service) nextLogout(c *fiber.Ctx, t tenant, ch *logoutChain, status string) error {
+	ctx := c.UserContext()
+	k, err := s.key(ctx, t)
+	if err != nil {
+		return s.internal(c, t, err)
+	}
+	if status == "" && len(ch.Pending) > 0 {
+		next := ch.Pending[0]
+		ch.Pending = ch.Pending[1:]
+		id, err := newID()
+		if err != nil {
+			return s.internal(c, t, err)
+		}
+		ch.Current, ch.CurrentReqID = &next, id
+		key, err := secret.RandomToken(24)
+		if err != nil {
+			return s.internal(c, t, err)
+		}
+		data, err := json.Marshal(ch)
+		if err != nil {
+			return s.internal(c, t, err)
+		}
+		now := s.d.Now()
+		if err := s.d.Store.CreateToken(ctx, store.Token{
+			Kind: kindLogout, Key: key, TenantID: t.id, Active: true, Data: data, CreatedAt: now, ExpiresAt: now.Add(DefaultStateLifetime),
+		}); err != nil {
+			return s.internal(c, t, fmt.Errorf("saving logout state: %w", err))
+		}
+		notAfter := now.Add(s.d.AssertionLifetime).UTC()
+		req := &csaml.LogoutRequest{
+			ID: id, Version: "2.0", IssueInstant: now.UTC(), NotOnOrAfter: &notAfter, Destination: next.SLO,
+			Issuer:       &csaml.Issuer{Format: "urn:oasis:names:tc:SAML:2.0:nameid-format:entity", Value: t.entityID},
+			NameID:       &csaml.NameID{Format: next.Format, NameQualifier: t.entityID, SPNameQualifier: next.SP, Value: next.NameID},
+			SessionIndex: &csaml.SessionIndex{Value: next.Index},
+		}
+		el := req.Element()
+		sig, err := signEnveloped(k, el)
+		if err != nil {
+			return s.internal(c, t, err)
+		}
+		req.Signature = sig
+		b, err := serialize(req.Element())
+		if err != nil {
+			return s.internal(c, t, err)
+		}
+		return postForm(c, next.SLO, "SAMLRequest", b, key)
+	}
+	if ch.Initiator == "" || ch.InitiatorSLO == "" {
+		return s.d.Login.RenderLoggedOut(c, t.page())
+	}
+	top, second := csaml.StatusSuccess, ""
+	switch {
+	case status != "":
+		top = status
+	case ch.Partial:
+		second = csaml.StatusPartialLogout
+	}
+	id, err := newID()
+	if err != nil {
+		return s.internal(c, t, err)
+	}
+	resp := &csaml.LogoutResponse{
+		ID: id, InResponseTo: ch.InitiatorReqID, Version: "2.0", IssueInstant: s.d.Now().UTC(), Destination: ch.InitiatorSLO,
+		Issuer: &csaml.Issuer{Format: "urn:oasis:names:tc:SAML:2.0:nameid-format:entity", Value: t.entityID},
+		Status: csaml.Status{StatusCode: csaml.StatusCode{Value: top}},
+	}
+	if second != "" {
+		resp.Status.StatusCode.StatusCode = &csaml.StatusCode{Value: second}
+	}
+	sig, err := signEnveloped(k, resp.Element())
+	if err != nil {
+		return s.internal(c, t, err)
+	}
+	resp.Signature = sig
+	b, err := serialize(resp.Element())
+	if err != nil {
+		return s.internal(c, t, err)
+	}
+	return postForm(c, ch.InitiatorSLO, "SAMLResponse", b, ch.InitiatorRS)
+}
+
+// logoutResponse serves an SP's answer to the IdP's LogoutRequest and goes
+// on with the chain named by RelayState.
+func (s *Service) logoutResponse(c *fiber.Ctx, t tenant, form url.Values, post bool) error {
+	ctx := c.UserContext()
+	m, err := decodeMessage("SAMLResponse", string(c.Request().URI().QueryString()), form, post)
+	if err != nil {
+		return s.fail(c, t, http.StatusBadRequest, "The SAML response is not valid: "+err.Error())
+	}
+	key := m.relayState
+	if key == "" || len(key) > 64 {
+		return s.fail(c, t, http.StatusBadRequest, "The logout is unknown or has expired.")
+	}
+	tok, err := s.d.Store.GetToken(ctx, t.id, kindLogout, key)
+	if errors.Is(err, store.ErrNotFound) {
+		return s.fail(c, t, http.StatusBadRequest, "The logout is unknown or has expired.")
+	} else if err != nil {
+		return s.internal(c, t, err)
+	}
+	if err := s.d.Store.DeleteToken(ctx, t.id, kindLogout, key); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return s.internal(c, t, err)
+	}
+	var ch logoutChain
+	if err := json.Unmarshal(tok.Data, &ch); err != nil || ch.Current == nil {
+		return s.internal(c, t, fmt.Errorf("decoding logout state: %w", err))
+	}
+	ok := false
+	if p, err := s.loadSP(ctx, t, ch.Current.SP); err == nil {
+		if resp, err := verifyLogoutResponse(m, p); err == nil {
+			ok = resp.InResponseTo == ch.CurrentReqID && resp.Status.StatusCode.Value == csaml.StatusSuccess
+		}
+	}
+	if !ok {
+		ch.Partial = true
+	}
+	ch.Current, ch.CurrentReqID = nil, ""
+	return s.nextLogout(c, t, &ch, "")
+}
+
+// verifyLogoutResponse checks a LogoutResponse's signature when it has
+// one (the Redirect binding's, or an enveloped one) and decodes it from
+// what was verified.
+func verifyLogoutResponse(m *message, p *sp) (*csaml.LogoutResponse, error) {
+	var resp csaml.LogoutResponse
+	if m.redirect && m.signature != nil {
+		if err := verifyRedirect(m, p.signingCerts); err != nil {
+			return nil, err
+		}
+		if err := xmlUnmarshal(m.xml, &resp); err != nil {
+			return nil, err
+		}
+	} else {
+		b, _, err := verifiedRoot(m.xml, p.signingCerts, p.requireSigned)
+		if err != nil {
+			return nil, err
+		}
+		if err := xmlUnmarshal(b, &resp); err != nil {
+			return nil, err
+		}
+	}
+	if resp.Issuer == nil || resp.Issuer.Value != p.entityID {
+		return nil, errors.New("the LogoutResponse is not from the SP")
+	}
+	return &resp, nil
+}
+
+func serialize(el *etree.Element) ([]byte, error) {
+	doc := etree.NewDocument()
+	doc.SetRoot(el)
+	b, err := doc.WriteToBytes()
+	if err != nil {
+		return nil, fmt.Errorf("encoding message: %w", err)
+	}
+	return b, nil
+}
