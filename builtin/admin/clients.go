@@ -11,6 +11,8 @@ import (
 
 	"github.com/latchid/latch/kernel/config"
 	"github.com/latchid/latch/kernel/event"
+	"github.com/latchid/latch/builtin/login"
+	"github.com/latchid/latch/builtin/saml"
 	"github.com/latchid/latch/kernel/fault"
 	"github.com/latchid/latch/kernel/secret"
 	"github.com/latchid/latch/kernel/store"
@@ -194,6 +196,9 @@ func (a *API) createClient(c *fiber.Ctx) error {
 		}
 		cl.ClientID = id
 	}
+	if err := checkClientSettings(cl); err != nil {
+		return err
+	}
 	plain, err := a.newClientSecret(cl, in.ClientSecret)
 	if err != nil {
 		return err
@@ -288,6 +293,9 @@ func (a *API) updateClient(c *fiber.Ctx) error {
 	if wasPublic != cl.Public {
 		return invalid("public", "cannot be changed; register a new client")
 	}
+	if err := checkClientSettings(cl); err != nil {
+		return err
+	}
 	if cl, err = a.d.Store.UpdateClient(c.UserContext(), cl); err != nil {
 		return storeError("client", err)
 	}
@@ -346,4 +354,22 @@ func (a *API) rotateClientSecret(c *fiber.Ctx) error {
 	out.ClientSecret = plain
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	return c.JSON(out)
+}
+
+// checkClientSettings validates the protocol settings other front doors
+// read, so a mistake is refused when it is written, not at the next
+// login: settings.saml (a SAML service provider) and
+// settings.authentication (the application's login flow).
+func checkClientSettings(cl store.Client) error {
+	if raw, ok := cl.Settings["saml"]; ok {
+		if _, err := saml.DecodeSPConfig(cl.ClientID, raw); err != nil {
+			return invalid("settings.saml", "%v", err)
+		}
+	}
+	if raw, ok := cl.Settings[login.ClientSettingAuthentication]; ok {
+		if err := login.CheckFlowConfig(raw); err != nil {
+			return invalid("settings."+login.ClientSettingAuthentication, "%v", err)
+		}
+	}
+	return nil
 }

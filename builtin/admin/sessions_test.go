@@ -77,3 +77,24 @@ func TestAdaptiveTemplates(t *testing.T) {
 		t.Fatalf("try-it without engine: %d %s", r.status, r.body)
 	}
 }
+
+// TestClientSettingsChecked refuses protocol settings that a front door
+// could not use, when they are written.
+func TestClientSettingsChecked(t *testing.T) {
+	e := newEnv(t)
+	for name, settings := range map[string]map[string]any{
+		"flow without options": {"authentication": map[string]any{"steps": []any{map[string]any{"options": []string{}}}}},
+		"flow unknown field":   {"authentication": map[string]any{"stepz": []any{}}},
+		"saml without acs":     {"saml": map[string]any{"entity_id": "bad-sp"}},
+	} {
+		r := e.call(http.MethodPost, "/api/admin/v1/clients", map[string]any{"client_id": "bad-sp", "name": name, "settings": settings, "enabled": true})
+		if r.status != http.StatusBadRequest {
+			t.Errorf("%s: %d %s", name, r.status, r.body)
+		}
+	}
+	r := e.call(http.MethodPost, "/api/admin/v1/clients", map[string]any{"client_id": "good-app", "enabled": true,
+		"settings": map[string]any{"authentication": map[string]any{"steps": []any{map[string]any{"options": []string{"password"}}}}}})
+	if r.status != http.StatusCreated {
+		t.Fatalf("valid flow: %d %s", r.status, r.body)
+	}
+}

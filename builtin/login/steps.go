@@ -79,6 +79,13 @@ func parseFlowConfig(v any) (*flowConfig, error) {
 	return &fc, nil
 }
 
+// CheckFlowConfig reports whether v is a valid ClientSettingAuthentication
+// value (its script is compiled when the first login uses it).
+func CheckFlowConfig(v any) error {
+	_, err := parseFlowConfig(v)
+	return err
+}
+
 // scripts caches compiled scripts by the hash of their source.
 type scripts struct {
 	mu sync.Mutex
