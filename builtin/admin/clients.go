@@ -9,10 +9,10 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"github.com/latchid/latch/kernel/config"
-	"github.com/latchid/latch/kernel/event"
 	"github.com/latchid/latch/builtin/login"
 	"github.com/latchid/latch/builtin/saml"
+	"github.com/latchid/latch/kernel/config"
+	"github.com/latchid/latch/kernel/event"
 	"github.com/latchid/latch/kernel/fault"
 	"github.com/latchid/latch/kernel/secret"
 	"github.com/latchid/latch/kernel/store"
