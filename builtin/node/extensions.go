@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 
 	"github.com/latchid/latch/builtin"
+	authnemailotp "github.com/latchid/latch/builtin/authn/emailotp"
 	authnpassword "github.com/latchid/latch/builtin/authn/password"
 	provscim "github.com/latchid/latch/builtin/provision/scim"
 	throttleredis "github.com/latchid/latch/builtin/throttle/redis"
@@ -58,6 +59,7 @@ func (n *Node) loadExtensions(ctx context.Context, hasher *boundedHasher) error 
 	e.registry.Register(provscim.Module())
 	e.registry.Register(throttleredis.Module())
 	e.registry.Register(userstoreldap.Module())
+	e.registry.Register(authnemailotp.Module())
 	if err := n.loadPlugins(ctx, e.registry); err != nil {
 		return err
 	}

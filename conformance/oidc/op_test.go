@@ -31,8 +31,12 @@ type op struct {
 	provider *oidc.Provider
 }
 
-func setup(t testing.TB) *op {
-	s := live.Start(t)
+func setup(t testing.TB) *op { return setupWith(t) }
+
+// setupWith starts the server with extra environment variables and creates
+// the fixtures.
+func setupWith(t testing.TB, env ...string) *op {
+	s := live.Start(t, env...)
 	if code := s.Admin(http.MethodPost, "/users", map[string]any{
 		"username": "alice", "password": alicePass, "email": "alice@example.com", "email_verified": true,
 		"display_name": "Alice Liddell", "given_name": "Alice", "family_name": "Liddell", "enabled": true,
