@@ -297,7 +297,7 @@ func (s *Service) continueSSO(c *fiber.Ctx, t tenant, p *sp, r *ssoRequest, afte
 			return s.internal(c, t, err)
 		}
 		back := t.base + PathResume + "?login=1&state=" + url.QueryEscape(key)
-		return c.Redirect(s.d.Login.LoginURL(t.base, back, login.Options{Force: r.Force}), http.StatusSeeOther)
+		return c.Redirect(s.d.Login.LoginURL(t.base, back, login.Options{Force: r.Force, Client: p.clientID}), http.StatusSeeOther)
 	}
 	have := sessionClass(sess)
 	if !contextSatisfied(r.Comparison, r.AuthnContext, have) {
