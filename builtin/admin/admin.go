@@ -41,6 +41,7 @@ type PasswordHasher interface {
 type KeyManager interface {
 	EnsureKeys(ctx context.Context, tenantID string) error
 	Rotate(ctx context.Context, tenantID, alg string) (string, error)
+	PrepareNext(ctx context.Context, tenantID, alg string) (string, error)
 	PublicJWKS(ctx context.Context, tenantID string) (jose.JSONWebKeySet, error)
 }
 
@@ -180,7 +181,8 @@ func (a *API) table() []route {
 		{post, "/clients/:id/secret", "Rotate a client's secret (returned once)", secretInput{}, clientJSON{}, ok, a.rotateClientSecret},
 
 		{get, "/keys", "The tenant's published signing keys (JWK Set)", nil, jwks{}, ok, a.listKeys},
-		{post, "/keys/rotate", "Rotate the tenant's signing key", rotateInput{}, rotateOutput{}, ok, a.rotateKeys},
+		{post, "/keys/rotate", "Rotate the tenant's signing key (to the prepared key when there is one)", rotateInput{}, rotateOutput{}, ok, a.rotateKeys},
+		{post, "/keys/prepare", "Publish the next signing key without signing with it yet", rotateInput{}, rotateOutput{}, ok, a.prepareKey},
 
 		{get, "/audit", "Query the audit log, newest first", nil, list[auditJSON]{}, ok, a.queryAudit},
 

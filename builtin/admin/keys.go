@@ -58,3 +58,29 @@ func (a *API) rotateKeys(c *fiber.Ctx) error {
 	a.audit(c, t.ID, event.KeyRotate, "key:"+kid, store.OutcomeSuccess, map[string]any{"algorithm": in.Algorithm})
 	return c.JSON(rotateOutput{KeyID: kid})
 }
+
+// prepareKey creates the tenant's next key: published in the JWK Set at
+// once, signing only after the next rotation. Prepare a key longer before
+// rotating than relying parties cache the JWK Set (five minutes), so that
+// every one of them knows it before the first token it signs.
+func (a *API) prepareKey(c *fiber.Ctx) error {
+	var in rotateInput
+	if len(c.Body()) > 0 {
+		if err := decode(c, &in); err != nil {
+			return err
+		}
+	}
+	if in.Algorithm != "" && !slices.Contains(signingAlgorithms, in.Algorithm) {
+		return invalid("algorithm", "must be one of %v", signingAlgorithms)
+	}
+	t := tenantOf(c)
+	kid, err := a.d.Keys.PrepareNext(c.UserContext(), t.ID, in.Algorithm)
+	if err != nil {
+		return fault.New(fault.CodeInternal, "internal error").WithCause(fmt.Errorf("preparing a key: %w", err))
+	}
+	a.audit(c, t.ID, ActionKeyPrepare, "key:"+kid, store.OutcomeSuccess, map[string]any{"algorithm": in.Algorithm})
+	return c.JSON(rotateOutput{KeyID: kid})
+}
+
+// ActionKeyPrepare is the audit action of preparing a signing key.
+const ActionKeyPrepare event.Action = "key.prepare"

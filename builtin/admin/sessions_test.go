@@ -3,6 +3,7 @@ package admin_test
 import (
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -96,5 +97,27 @@ func TestClientSettingsChecked(t *testing.T) {
 		"settings": map[string]any{"authentication": map[string]any{"steps": []any{map[string]any{"options": []string{"password"}}}}}})
 	if r.status != http.StatusCreated {
 		t.Fatalf("valid flow: %d %s", r.status, r.body)
+	}
+}
+
+// TestPrepareThenRotate publishes a key before it signs: prepare adds it to
+// the JWK Set, and the next rotation activates that same key.
+func TestPrepareThenRotate(t *testing.T) {
+	e := newEnv(t)
+	r := e.call(http.MethodPost, "/api/admin/v1/keys/prepare", map[string]any{"algorithm": "ES256"})
+	if r.status != http.StatusOK {
+		t.Fatalf("prepare: %d %s", r.status, r.body)
+	}
+	kid, _ := r.json(t)["kid"].(string)
+	set := e.call(http.MethodGet, "/api/admin/v1/keys", nil)
+	if !strings.Contains(string(set.body), kid) {
+		t.Fatalf("prepared key %s is not published: %s", kid, set.body)
+	}
+	r = e.call(http.MethodPost, "/api/admin/v1/keys/rotate", map[string]any{"algorithm": "ES256"})
+	if got, _ := r.json(t)["kid"].(string); r.status != http.StatusOK || got != kid {
+		t.Fatalf("rotate activated %q, want the prepared %q", got, kid)
+	}
+	if r := e.call(http.MethodPost, "/api/admin/v1/keys/prepare", map[string]any{"algorithm": "HS256"}); r.status != http.StatusBadRequest {
+		t.Fatalf("HS256: %d", r.status)
 	}
 }

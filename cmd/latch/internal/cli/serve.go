@@ -113,6 +113,42 @@ func newKeysCmd() *cobra.Command {
 	serverFlags(rotate)
 	rotate.Flags().StringVar(&tenant, "tenant", store.DefaultTenantName, "tenant whose key to rotate")
 	rotate.Flags().StringVar(&alg, "algorithm", "", "algorithm of the new key: ES256, RS256 or EdDSA (default: keys.algorithm)")
-	cmd.AddCommand(rotate)
+	prepare := &cobra.Command{
+		Use:   "prepare",
+		Short: "Publish the next signing key now; the next rotate makes it active",
+		Long: "Publish the next signing key in the JWK Set without signing with it. Rotate more than five\n" +
+			"minutes later (how long clients may cache the JWK Set): every relying party then knows the key\n" +
+			"before the first token signed with it, on every node of a cluster.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(cmd)
+			if err != nil {
+				return err
+			}
+			st, err := node.OpenStore(cmd.Context(), cfg)
+			if err != nil {
+				return err
+			}
+			defer func() { _ = st.Close() }()
+			t, err := st.GetTenantByName(cmd.Context(), tenant)
+			if err != nil {
+				return fmt.Errorf("finding tenant %q: %w", tenant, err)
+			}
+			km, err := node.OpenKeys(cfg, st, newLogger(cmd.ErrOrStderr(), cfg))
+			if err != nil {
+				return err
+			}
+			kid, err := km.PrepareNext(cmd.Context(), t.ID, alg)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "tenant %s publishes key %s; run latch keys rotate in 5 minutes or more to sign with it\n", t.Name, kid)
+			return nil
+		},
+	}
+	serverFlags(prepare)
+	prepare.Flags().StringVar(&tenant, "tenant", store.DefaultTenantName, "tenant whose next key to prepare")
+	prepare.Flags().StringVar(&alg, "algorithm", "", "algorithm of the key: ES256, RS256 or EdDSA (default: keys.algorithm)")
+	cmd.AddCommand(rotate, prepare)
 	return cmd
 }
