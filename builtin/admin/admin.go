@@ -78,6 +78,8 @@ type Deps struct {
 	Gateway Gateway
 	// Adaptive, when set, backs POST /adaptive/try-it.
 	Adaptive Adaptive
+	// InitialTokens, when set, backs POST /registration/tokens.
+	InitialTokens InitialAccessTokens
 	// Bearer, when set, lets callers authenticate with access tokens.
 	Bearer BearerTokens
 	Log    *slog.Logger
@@ -182,6 +184,7 @@ func (a *API) table() []route {
 
 		{get, "/keys", "The tenant's published signing keys (JWK Set)", nil, jwks{}, ok, a.listKeys},
 		{post, "/keys/rotate", "Rotate the tenant's signing key (to the prepared key when there is one)", rotateInput{}, rotateOutput{}, ok, a.rotateKeys},
+		{post, "/registration/tokens", "Issue a single-use initial access token for dynamic client registration (shown once)", initialTokenInput{}, initialTokenJSON{}, created, a.issueInitialToken},
 		{post, "/keys/prepare", "Publish the next signing key without signing with it yet", rotateInput{}, rotateOutput{}, ok, a.prepareKey},
 
 		{get, "/audit", "Query the audit log, newest first", nil, list[auditJSON]{}, ok, a.queryAudit},

@@ -21,7 +21,7 @@ type pages map[string]*template.Template
 
 func parsePages() (pages, error) {
 	ps := pages{}
-	for _, name := range []string{"login", "consent", "logout", "info"} {
+	for _, name := range []string{"login", "consent", "logout", "info", "device"} {
 		t, err := template.ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("parsing page %s: %w", name, err)

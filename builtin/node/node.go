@@ -209,7 +209,10 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options
 		return nil, fmt.Errorf("starting the login pages: %w", err)
 	}
 	lg.Mount(n.server.App())
-	provider, err := oauth.New(oauth.Deps{Store: n.store, Keys: n.keys, PublicURL: cfg.PublicURL, Log: log, Audit: n.bus, Login: lg, HMACKey: hmacKey})
+	provider, err := oauth.New(oauth.Deps{
+		Store: n.store, Keys: n.keys, PublicURL: cfg.PublicURL, Log: log, Audit: n.bus,
+		Login: lg, HMACKey: hmacKey, Extensions: n.extensions,
+	})
 	if err != nil {
 		return nil, fmt.Errorf("starting the oauth provider: %w", err)
 	}
@@ -228,15 +231,16 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options
 		return nil, err
 	}
 	admin.New(admin.Deps{
-		Bearer:     adminBearer{provider},
-		Store:      n.store,
-		Hasher:     hasher,
-		Keys:       n.keys,
-		Audit:      n.bus,
-		Extensions: n.extensions,
-		Gateway:    gw,
-		Adaptive:   engine,
-		Log:        log,
+		Bearer:        adminBearer{provider},
+		Store:         n.store,
+		Hasher:        hasher,
+		Keys:          n.keys,
+		Audit:         n.bus,
+		Extensions:    n.extensions,
+		Gateway:       gw,
+		Adaptive:      engine,
+		InitialTokens: provider,
+		Log:           log,
 	}).Mount(n.server.App())
 	n.mountSCIM(provider, hasher)
 	return n, nil

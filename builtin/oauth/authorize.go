@@ -125,6 +125,18 @@ func (p *Provider) authorize(ctx context.Context, c *fiber.Ctx, t tenantInfo) er
 	if err != nil {
 		return p.d.Login.RenderError(c, http.StatusBadRequest, t.page(""), "error.request", "The authorization request is not a valid query.")
 	}
+	// A pushed request_uri or a request object is unpacked first; its
+	// errors go to an error page, as the redirect URI inside is unchecked.
+	if q, err = p.resolveAuthorizeQuery(ctx, t, q); err != nil {
+		if errors.Is(err, errStorage) {
+			return p.pageFailure(c, t, err)
+		}
+		status, _, desc := describe(err)
+		if status == http.StatusUnauthorized || status >= 500 {
+			status = http.StatusBadRequest
+		}
+		return p.d.Login.RenderError(c, status, t.page(""), "error.request", desc)
+	}
 	return p.continueAuthorize(ctx, c, t, &authzFlow{Query: q, RequestedAt: time.Now().UTC()})
 }
 
@@ -360,6 +372,7 @@ func (p *Provider) issueCode(ctx context.Context, c *fiber.Ctx, t tenantInfo, ar
 	if f.ID != "" {
 		p.dropFlow(ctx, t, f)
 	}
+	p.trackRP(ctx, t, sess, ar.GetClient().GetID())
 	p.publish(c, t, event.Ref("user", user.ID), ActionAuthorize, event.Ref("client", ar.GetClient().GetID()), event.OutcomeSuccess, map[string]any{
 		"scope": strings.Join(ar.GetGrantedScopes(), " "), "session": sess.ID,
 	})

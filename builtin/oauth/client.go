@@ -14,6 +14,7 @@ import (
 
 	"github.com/ory/fosite"
 
+	"github.com/latchid/latch/abi"
 	"github.com/latchid/latch/kernel/secret"
 	"github.com/latchid/latch/kernel/store"
 )
@@ -28,7 +29,7 @@ const (
 
 // authMethodsSupported lists, for discovery, the methods a confidential
 // client may authenticate with.
-var authMethodsSupported = []string{authMethodBasic, authMethodPost}
+var authMethodsSupported = []string{authMethodBasic, authMethodPost, authMethodPrivateKeyJWT}
 
 // client adapts a store.Client to fosite.Client. It never carries more of
 // the stored client than fosite asks for.
@@ -52,6 +53,15 @@ type client struct {
 	// postLogout lists the post_logout_redirect_uris (OpenID Connect
 	// RP-Initiated Logout 1.0 section 3.1).
 	postLogout []string
+	// keys are the client's registered public keys (jwks or jwks_uri).
+	keys clientKeys
+	// authSigningAlg and requestObjectAlg pin the algorithms of the
+	// client's assertions and request objects; empty allows every
+	// asymmetric algorithm.
+	authSigningAlg   string
+	requestObjectAlg string
+	// requirePAR makes the client push its authorization requests.
+	requirePAR bool
 }
 
 func newClient(c store.Client, maxLifetime time.Duration) *client {
@@ -75,6 +85,11 @@ func newClient(c store.Client, maxLifetime time.Duration) *client {
 		firstParty:   c.FirstParty,
 		requirePKCE:  c.Public || c.Settings[ClientSettingRequirePKCE] != false,
 		postLogout:   settingStrings(c.Settings[ClientSettingPostLogoutRedirectURIs]),
+		keys:         readClientKeys(c.Settings),
+
+		authSigningAlg:   settingString(c.Settings, ClientSettingTokenEndpointAuthSigningAlg),
+		requestObjectAlg: settingString(c.Settings, ClientSettingRequestObjectSigningAlg),
+		requirePAR:       c.Settings[ClientSettingRequirePAR] == true,
 	}
 }
 
@@ -230,6 +245,13 @@ type requestInfo struct {
 	clientID string
 	method   string
 	reason   string
+	// ip and headers (lowercase names, without Authorization and Cookie)
+	// are passed to grant type extensions.
+	ip      string
+	headers map[string][]string
+	// custom is a grant type extension's answer, from the token endpoint
+	// handler's Handle to its Populate.
+	custom *abi.TokenResponse
 }
 
 type requestInfoKey struct{}
@@ -253,13 +275,17 @@ var errMultipleAuthMethods = fosite.ErrInvalidRequest.WithHint("The client sent 
 // authenticateClient is fosite's ClientAuthenticationStrategy for this
 // slice. It implements RFC 6749 section 2.3.1: client_secret_basic (the
 // form-urlencoded id and secret inside HTTP Basic) and client_secret_post
-// (client_id and client_secret in the body), plus "none" (client_id alone)
+// (client_id and client_secret in the body), private_key_jwt (RFC 7523
+// section 2.2, authenticateAssertion), plus "none" (client_id alone)
 // for public clients, which the grant then refuses. A client whose
 // token_endpoint_auth_method is set must use that method. Every failure
 // is the same invalid_client, whatever the cause; the cause goes to the
 // audit event.
 func (p *Provider) authenticateClient(ctx context.Context, r *http.Request, form url.Values) (fosite.Client, error) {
 	info := requestInfoFrom(ctx)
+	if form.Get("client_assertion_type") != "" || form.Get("client_assertion") != "" {
+		return p.authenticateAssertion(ctx, r, form, info)
+	}
 	id, sec, method, err := clientCredentials(r, form)
 	info.clientID, info.method = id, method
 	if err != nil {

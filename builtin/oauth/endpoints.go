@@ -62,6 +62,11 @@ type tenantHandler func(ctx context.Context, c *fiber.Ctx, t tenantInfo) error
 //	POST {base}/oauth2/token
 //	POST {base}/oauth2/introspect
 //	POST {base}/oauth2/revoke
+//	POST {base}/oauth2/par
+//	POST {base}/oauth2/device_authorization
+//	GET  {base}/device, POST {base}/device, POST {base}/device/consent
+//	POST {base}/oauth2/register
+//	GET, PUT, DELETE {base}/oauth2/register/:client_id
 //
 // GET routes also answer HEAD. Any other method on these paths gets 405
 // with an RFC 6749 error body and an Allow header.
@@ -84,6 +89,11 @@ func (p *Provider) Mount(app *fiber.App) {
 			{fiber.MethodPost, PathToken, p.token},
 			{fiber.MethodPost, PathIntrospect, p.introspect},
 			{fiber.MethodPost, PathRevoke, p.revoke},
+			{fiber.MethodPost, PathPAR, p.par},
+			{fiber.MethodPost, PathDeviceAuthorization, p.deviceAuthorization},
+			{both, PathDevice, p.device},
+			{fiber.MethodPost, PathDeviceConsent, p.deviceConsent},
+			{fiber.MethodPost, PathRegister, p.register},
 			{both, PathUserInfo, p.userinfo},
 			{both, PathEndSession, p.endSession},
 		} {
@@ -101,6 +111,17 @@ func (p *Provider) Mount(app *fiber.App) {
 				app.All(base.prefix+rt.path, methodNotAllowed(fiber.MethodPost))
 			}
 		}
+	}
+	for _, base := range []struct {
+		prefix string
+		named  bool
+	}{{"", false}, {"/t/:tenant", true}} {
+		path := base.prefix + PathRegister + "/:client_id"
+		h := p.serve(base.named, p.manage)
+		app.Get(path, h)
+		app.Put(path, h)
+		app.Delete(path, h)
+		app.All(path, methodNotAllowed("GET, HEAD, PUT, DELETE"))
 	}
 	app.Get(PathAuthorizationServer+"/t/:tenant", p.serve(true, p.discovery))
 	app.All(PathAuthorizationServer+"/t/:tenant", methodNotAllowed("GET, HEAD"))
@@ -141,6 +162,14 @@ type metadata struct {
 	TokenEndpointAuthMethodsSupported          []string `json:"token_endpoint_auth_methods_supported"`
 	IntrospectionEndpointAuthMethodsSupported  []string `json:"introspection_endpoint_auth_methods_supported"`
 	RevocationEndpointAuthMethodsSupported     []string `json:"revocation_endpoint_auth_methods_supported"`
+	TokenEndpointAuthSigningAlgValuesSupported []string `json:"token_endpoint_auth_signing_alg_values_supported"`
+	PushedAuthorizationRequestEndpoint         string   `json:"pushed_authorization_request_endpoint"`
+	DeviceAuthorizationEndpoint                string   `json:"device_authorization_endpoint"`
+	RegistrationEndpoint                       string   `json:"registration_endpoint"`
+	BackchannelLogoutSupported                 bool     `json:"backchannel_logout_supported"`
+	BackchannelLogoutSessionSupported          bool     `json:"backchannel_logout_session_supported"`
+	RequirePushedAuthorizationRequests         bool     `json:"require_pushed_authorization_requests"`
+	RequestObjectSigningAlgValuesSupported     []string `json:"request_object_signing_alg_values_supported"`
 	ClaimsParameterSupported                   bool     `json:"claims_parameter_supported"`
 	RequestParameterSupported                  bool     `json:"request_parameter_supported"`
 	RequestURIParameterSupported               bool     `json:"request_uri_parameter_supported"`
@@ -154,26 +183,36 @@ func (p *Provider) discovery(ctx context.Context, c *fiber.Ctx, t tenantInfo) er
 		algs[i] = string(a)
 	}
 	return c.JSON(metadata{
-		Issuer:                                    t.issuer,
-		AuthorizationEndpoint:                     t.issuer + PathAuthorize,
-		TokenEndpoint:                             t.issuer + PathToken,
-		UserInfoEndpoint:                          t.issuer + PathUserInfo,
-		JWKSURI:                                   t.issuer + PathJWKS,
-		IntrospectionEndpoint:                     t.issuer + PathIntrospect,
-		RevocationEndpoint:                        t.issuer + PathRevoke,
-		EndSessionEndpoint:                        t.issuer + PathEndSession,
-		ScopesSupported:                           []string{"openid", "profile", "email", "phone", "offline_access"},
-		ClaimsSupported:                           []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "sid", "at_hash", "c_hash", "name", "given_name", "family_name", "preferred_username", "updated_at", "email", "email_verified", "phone_number"},
-		GrantTypesSupported:                       p.grantTypes,
-		ResponseTypesSupported:                    []string{"code"},
-		ResponseModesSupported:                    []string{"query", "fragment", "form_post"},
-		SubjectTypesSupported:                     []string{"public"},
-		IDTokenSigningAlgValuesSupported:          algs,
-		CodeChallengeMethodsSupported:             []string{"S256"},
-		PromptValuesSupported:                     []string{"none", "login", "consent", "select_account"},
-		TokenEndpointAuthMethodsSupported:         append(slices.Clone(authMethodsSupported), authMethodNone),
-		IntrospectionEndpointAuthMethodsSupported: authMethodsSupported,
-		RevocationEndpointAuthMethodsSupported:    authMethodsSupported,
+		Issuer:                                     t.issuer,
+		AuthorizationEndpoint:                      t.issuer + PathAuthorize,
+		TokenEndpoint:                              t.issuer + PathToken,
+		UserInfoEndpoint:                           t.issuer + PathUserInfo,
+		JWKSURI:                                    t.issuer + PathJWKS,
+		IntrospectionEndpoint:                      t.issuer + PathIntrospect,
+		RevocationEndpoint:                         t.issuer + PathRevoke,
+		EndSessionEndpoint:                         t.issuer + PathEndSession,
+		ScopesSupported:                            []string{"openid", "profile", "email", "phone", "offline_access"},
+		ClaimsSupported:                            []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "sid", "at_hash", "c_hash", "name", "given_name", "family_name", "preferred_username", "updated_at", "email", "email_verified", "phone_number"},
+		GrantTypesSupported:                        p.grantTypes,
+		ResponseTypesSupported:                     []string{"code"},
+		ResponseModesSupported:                     []string{"query", "fragment", "form_post"},
+		SubjectTypesSupported:                      []string{"public"},
+		IDTokenSigningAlgValuesSupported:           algs,
+		CodeChallengeMethodsSupported:              []string{"S256"},
+		PromptValuesSupported:                      []string{"none", "login", "consent", "select_account"},
+		TokenEndpointAuthMethodsSupported:          append(slices.Clone(authMethodsSupported), authMethodNone),
+		IntrospectionEndpointAuthMethodsSupported:  authMethodsSupported,
+		RevocationEndpointAuthMethodsSupported:     authMethodsSupported,
+		TokenEndpointAuthSigningAlgValuesSupported: assertionAlgorithmNames(),
+		PushedAuthorizationRequestEndpoint:         t.issuer + PathPAR,
+		DeviceAuthorizationEndpoint:                t.issuer + PathDeviceAuthorization,
+		RegistrationEndpoint:                       t.issuer + PathRegister,
+		BackchannelLogoutSupported:                 true,
+		BackchannelLogoutSessionSupported:          true,
+		RequestObjectSigningAlgValuesSupported:     assertionAlgorithmNames(),
+		// Request objects by value, and request_uri from the pushed
+		// authorization request endpoint only.
+		RequestParameterSupported: true,
 	})
 }
 
@@ -196,11 +235,12 @@ func (p *Provider) token(ctx context.Context, c *fiber.Ctx, t tenantInfo) error 
 	if err != nil {
 		return p.deny(c, t, info, "", err)
 	}
+	info.ip, info.headers = c.IP(), safeHeaders(c)
 	gt := form.Get("grant_type")
 	switch {
 	case gt == "":
 		return p.deny(c, t, info, gt, fosite.ErrInvalidRequest.WithHint("The grant_type parameter is required."))
-	case !slices.Contains(p.grantTypes, gt):
+	case !slices.Contains(p.grantTypes, gt) && (!p.isExtensionGrantType(gt) || !p.customGrantTypes(t.name)):
 		return p.deny(c, t, info, gt, fosite.ErrUnsupportedGrantType.WithHintf("The grant type %q is not supported.", truncate(gt, 64)))
 	}
 	ar, err := p.oauth2.NewAccessRequest(ctx, r, newSession())
@@ -350,16 +390,26 @@ type errorBody struct {
 // rfcErrors are the error codes this package answers with: RFC 6749
 // section 5.2, RFC 7009 section 2.2.1 and RFC 8707 section 2.
 var rfcErrors = map[string]bool{
-	"invalid_request":         true,
-	"invalid_client":          true,
-	"invalid_grant":           true,
-	"unauthorized_client":     true,
-	"unsupported_grant_type":  true,
-	"invalid_scope":           true,
-	"invalid_target":          true,
-	"unsupported_token_type":  true,
-	"server_error":            true,
-	"temporarily_unavailable": true,
+	"invalid_request":           true,
+	"invalid_client":            true,
+	"invalid_grant":             true,
+	"unauthorized_client":       true,
+	"unsupported_grant_type":    true,
+	"invalid_scope":             true,
+	"invalid_target":            true,
+	"invalid_request_object":    true,
+	"invalid_request_uri":       true,
+	"request_uri_not_supported": true,
+	"unsupported_response_type": true,
+	"authorization_pending":     true,
+	"slow_down":                 true,
+	"expired_token":             true,
+	"access_denied":             true,
+	"invalid_redirect_uri":      true,
+	"invalid_client_metadata":   true,
+	"unsupported_token_type":    true,
+	"server_error":              true,
+	"temporarily_unavailable":   true,
 }
 
 // describe maps err to a status, an RFC error code and a description safe
@@ -514,4 +564,17 @@ func (p *Provider) publish(c *fiber.Ctx, t tenantInfo, actor string, action even
 		Outcome:   outcome,
 		Detail:    detail,
 	})
+}
+
+// safeHeaders returns the request headers with lowercase names, without
+// Authorization and Cookie, for grant type extensions.
+func safeHeaders(c *fiber.Ctx) map[string][]string {
+	out := map[string][]string{}
+	for k, v := range c.GetReqHeaders() {
+		k = strings.ToLower(k)
+		if k != "authorization" && k != "cookie" {
+			out[k] = v
+		}
+	}
+	return out
 }

@@ -24,6 +24,9 @@ func FuzzTokenRequest(f *testing.F) {
 		{formType, "grant_type=client_credentials;scope=read", "Basic Og=="},
 		{formType + "; charset=utf-8", "grant_type=client_credentials&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion=a.b.c", ""},
 		{"multipart/form-data; boundary=x", "--x\r\nContent-Disposition: form-data; name=\"grant_type\"\r\n\r\nclient_credentials\r\n--x--", basic("svc-basic", secretA)},
+		{formType, "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Atoken-exchange&subject_token=a.b.c&subject_token_type=urn%3Aietf%3Aparams%3Aoauth%3Atoken-type%3Aaccess_token&actor_token=x", basic("svc-basic", secretA)},
+		{formType, "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&assertion=eyJhbGciOiJFUzI1NiJ9.e30.AAAA&scope=read", basic("svc-basic", secretA)},
+		{formType, "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code&device_code=abc&client_id=public-app", ""},
 		{"application/json", `{"grant_type":"client_credentials"}`, ""},
 		{"", "", "Bearer x"},
 	} {

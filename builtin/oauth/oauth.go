@@ -32,6 +32,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"slices"
 	"strings"
@@ -108,6 +109,9 @@ type Store interface {
 	GetTenant(ctx context.Context, id string) (store.Tenant, error)
 	GetTenantByName(ctx context.Context, name string) (store.Tenant, error)
 	GetClientByClientID(ctx context.Context, tenantID, clientID string) (store.Client, error)
+	CreateClient(ctx context.Context, c store.Client) (store.Client, error)
+	UpdateClient(ctx context.Context, c store.Client) (store.Client, error)
+	DeleteClient(ctx context.Context, tenantID, id string) error
 	GetUser(ctx context.Context, tenantID, id string) (store.User, error)
 	GetConsent(ctx context.Context, tenantID, userID, clientID string) (store.Consent, error)
 	PutConsent(ctx context.Context, c store.Consent) error
@@ -165,6 +169,16 @@ type Deps struct {
 	// manager's overlap so tokens verify until they expire. Zero means
 	// DefaultMaxAccessTokenLifetime.
 	MaxAccessTokenLifetime time.Duration
+	// AllowPrivateNetworks lets the provider fetch URLs that clients
+	// register (jwks_uri) from loopback, private and link-local addresses,
+	// and over plain http. For tests and development only: in production
+	// it opens the node's internal network to anyone who can register a
+	// client.
+	AllowPrivateNetworks bool
+	// Extensions are the node's extension instances; the provider asks it
+	// for each tenant's grant types (extension.KindGrant), which serve
+	// grant_type values this package does not know. Nil serves none.
+	Extensions Extensions
 }
 
 // Provider is the OAuth 2.0 authorization server of every tenant. It is
@@ -175,6 +189,10 @@ type Provider struct {
 	oauth2    *fosite.Fosite
 	storage   *storage
 	signer    *tokenSigner
+	// jwks fetches clients' jwks_uri through the SSRF guard.
+	clientJWKS *jwksFetcher
+	// notifier posts logout tokens through the SSRF guard.
+	notifier *http.Client
 	// grantTypes lists the grant types the token endpoint serves, in the
 	// order of discovery's grant_types_supported.
 	grantTypes []string
@@ -228,10 +246,15 @@ func New(d Deps) (*Provider, error) {
 			string(fosite.GrantTypeAuthorizationCode),
 			string(fosite.GrantTypeClientCredentials),
 			string(fosite.GrantTypeRefreshToken),
+			grantTypeDeviceCode,
+			grantTypeTokenExchange,
+			grantTypeJWTBearer,
 		},
 	}
 	p.storage = &storage{st: d.Store, maxLifetime: d.MaxAccessTokenLifetime}
 	p.signer = newTokenSigner(d.Keys)
+	p.clientJWKS = newJWKSFetcher(d.AllowPrivateNetworks)
+	p.notifier = guardedHTTPClient(d.AllowPrivateNetworks, backchannelTimeout)
 
 	cfg := &config{Config: &fosite.Config{
 		AccessTokenLifespan:   d.AccessTokenLifetime,
@@ -292,6 +315,7 @@ func New(d Deps) (*Provider, error) {
 		TokenRevocationStorage: p.storage,
 		Config:                 cfg,
 	}
+	accessHelper := &oauth2.HandleHelper{AccessTokenStrategy: strategy, AccessTokenStorage: p.storage, Config: cfg}
 	cfg.AuthorizeEndpointHandlers = fosite.AuthorizeEndpointHandlers{
 		pkceRequired{},
 		codeHandler,
@@ -311,9 +335,19 @@ func New(d Deps) (*Provider, error) {
 		},
 		codeHandler,
 		refreshHandler,
+		&deviceCodeGrant{
+			p:       p,
+			helper:  accessHelper,
+			refresh: strategy,
+			id:      idHelper,
+			cfg:     cfg,
+		},
+		&extensionGrant{grantType: grantTypeTokenExchange, helper: accessHelper, cfg: cfg, decide: p.exchangeToken},
+		&extensionGrant{grantType: grantTypeJWTBearer, helper: accessHelper, cfg: cfg, decide: p.bearerAssertion},
 		pkceHandler,
 		oidcHandler,
 		&openid.OpenIDConnectRefreshHandler{IDTokenHandleHelper: idHelper, Config: cfg},
+		&customGrant{p: p, helper: accessHelper, refresh: strategy, cfg: cfg},
 	}
 	cfg.TokenIntrospectionHandlers = fosite.TokenIntrospectionHandlers{
 		&oauth2.CoreValidator{CoreStrategy: strategy, CoreStorage: p.storage, Config: cfg},

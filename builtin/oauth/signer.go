@@ -73,8 +73,8 @@ func (s *tokenSigner) Generate(ctx context.Context, claims jwt.MapClaims, header
 	}
 	typ := accessTokenType
 	if header != nil {
-		if h, _ := header.ToMap()["typ"].(string); h == idTokenType {
-			typ = idTokenType
+		if h, _ := header.ToMap()["typ"].(string); h == idTokenType || h == logoutTokenType {
+			typ = h
 		}
 	}
 	js, err := s.typedSigner(ks.KeyID(), typ, ks.WithOptions)

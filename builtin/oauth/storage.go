@@ -272,7 +272,7 @@ func (s *storage) getActive(ctx context.Context, kind, key string, session fosit
 // get rebuilds the request behind a record. A record whose client is gone
 // or disabled is not found: deleting or disabling a client ends its
 // tokens.
-func (s *storage) get(ctx context.Context, kind, key string, fs fosite.Session) (fosite.Requester, bool, error) {
+func (s *storage) get(ctx context.Context, kind, key string, _ fosite.Session) (fosite.Requester, bool, error) {
 	t, err := mustTenant(ctx)
 	if err != nil {
 		return nil, false, fmt.Errorf("loading %s token: %w", kind, err)
@@ -298,10 +298,11 @@ func (s *storage) get(ctx context.Context, kind, key string, fs fosite.Session) 
 	if err != nil {
 		return nil, false, err
 	}
-	sess, ok := fs.(*session)
-	if !ok || sess == nil {
-		sess = newSession()
-	}
+	// The record is read into a fresh session, never into fs: fosite
+	// passes the live session of the request being handled, whose token
+	// expiries it has just set (the code grant reads the code again when it
+	// issues the tokens), and fosite's own stores ignore it too.
+	sess := newSession()
 	rec.Session.fill(sess)
 	rec.ID.fill(sess)
 	form := rec.Form

@@ -20,6 +20,9 @@ type tenantInfo struct {
 	issuer  string
 	base    string // "" or "/t/{name}"
 	display string
+	// settings are the tenant's settings (trusted issuers of the JWT
+	// bearer grant).
+	settings map[string]any
 }
 
 // page describes the tenant to the shared pages.
@@ -55,7 +58,7 @@ func mustTenant(ctx context.Context) (tenantInfo, error) {
 }
 
 func (p *Provider) tenantInfo(t store.Tenant) tenantInfo {
-	ti := tenantInfo{id: t.ID, name: t.Name, issuer: p.Issuer(t.Name), display: t.DisplayName}
+	ti := tenantInfo{id: t.ID, name: t.Name, issuer: p.Issuer(t.Name), display: t.DisplayName, settings: t.Settings}
 	if t.Name != store.DefaultTenantName {
 		ti.base = "/t/" + t.Name
 	}

@@ -163,6 +163,7 @@ func (p *Provider) endSession(ctx context.Context, c *fiber.Ctx, t tenantInfo) e
 	}
 	if ended != nil {
 		p.publish(c, t, event.Ref("user", ended.UserID), ActionEndSession, event.Ref("session", ended.ID), event.OutcomeSuccess, map[string]any{"client_id": truncate(clientID, maxAuditID)})
+		p.backchannelLogout(ctx, t, ended)
 	}
 	if redirect != "" {
 		u, err := url.Parse(redirect)

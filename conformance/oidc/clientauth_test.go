@@ -1,0 +1,163 @@
+package oidc_test
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	josejwt "github.com/go-jose/go-jose/v4/jwt"
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
+)
+
+const jwtBearerAssertion = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
+// rpKey is a relying party's signing key, made and used with go-jose
+// only, as an RP library would.
+type rpKey struct {
+	priv *ecdsa.PrivateKey
+	kid  string
+}
+
+func newRPKey(t testing.TB, kid string) rpKey {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rpKey{priv: k, kid: kid}
+}
+
+// publicJWKS is the key's public JWK Set as a decoded JSON object.
+func (k rpKey) publicJWKS(t testing.TB) map[string]any {
+	t.Helper()
+	b, err := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &k.priv.PublicKey, KeyID: k.kid, Algorithm: "ES256", Use: "sig"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := map[string]any{}
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// sign makes a compact ES256 JWS of claims.
+func (k rpKey) sign(t testing.TB, claims any) string {
+	t.Helper()
+	s, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: k.priv, KeyID: k.kid}}, (&jose.SignerOptions{}).WithType("JWT"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := josejwt.Signed(s).Claims(claims).Serialize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
+}
+
+// clientAssertion is the claim set of RFC 7523 section 3 for client id at
+// audience aud.
+func clientAssertion(id, aud string, ttl time.Duration) map[string]any {
+	now := time.Now()
+	return map[string]any{"iss": id, "sub": id, "aud": aud, "jti": rand.Text(), "iat": now.Unix(), "exp": now.Add(ttl).Unix()}
+}
+
+// TestClientAuthPrivateKeyJWT runs private_key_jwt (OpenID Connect Core
+// 1.0 section 9, RFC 7523 section 2.2) against the live server with
+// x/oauth2 carrying the assertion.
+func TestClientAuthPrivateKeyJWT(t *testing.T) {
+	o := setup(t)
+	key := newRPKey(t, "rp-1")
+	intruder := newRPKey(t, "rp-1")
+	jwksSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = json.NewEncoder(w).Encode(key.publicJWKS(t))
+	}))
+	t.Cleanup(jwksSrv.Close)
+	for _, c := range []map[string]any{
+		{
+			"client_id": "jwt-svc", "name": "JWT service", "grant_types": []string{"client_credentials"}, "scopes": []string{"read"},
+			"token_endpoint_auth_method": "private_key_jwt", "enabled": true,
+			"settings": map[string]any{"jwks": key.publicJWKS(t), "token_endpoint_auth_signing_alg": "ES256"},
+		},
+		{
+			"client_id": "jwt-uri", "name": "JWT service on loopback", "grant_types": []string{"client_credentials"}, "scopes": []string{"read"},
+			"token_endpoint_auth_method": "private_key_jwt", "enabled": true,
+			"settings": map[string]any{"jwks_uri": jwksSrv.URL},
+		},
+	} {
+		if code := o.Admin(http.MethodPost, "/clients", c, nil); code != http.StatusCreated {
+			t.Fatalf("creating client %v: %d", c["client_id"], code)
+		}
+	}
+	tokenURL := o.provider.Endpoint().TokenURL
+	cfg := func(id, assertion string) *clientcredentials.Config {
+		return &clientcredentials.Config{
+			ClientID: id, TokenURL: tokenURL, AuthStyle: oauth2.AuthStyleInParams, Scopes: []string{"read"},
+			EndpointParams: url.Values{"client_assertion_type": {jwtBearerAssertion}, "client_assertion": {assertion}},
+		}
+	}
+
+	t.Run("Config/DiscoveryListsPrivateKeyJWT", func(t *testing.T) {
+		var m map[string]any
+		if err := o.provider.Claims(&m); err != nil {
+			t.Fatal(err)
+		}
+		methods, _ := m["token_endpoint_auth_methods_supported"].([]any)
+		algs, _ := m["token_endpoint_auth_signing_alg_values_supported"].([]any)
+		if !containsAny(methods, "private_key_jwt") || !containsAny(algs, "ES256") {
+			t.Errorf("discovery: methods %v, algs %v", methods, algs)
+		}
+		if containsAny(methods, "client_secret_jwt") || containsAny(algs, "none") || containsAny(algs, "HS256") {
+			t.Errorf("discovery lists what is not implemented: methods %v, algs %v", methods, algs)
+		}
+	})
+
+	t.Run("Basic/PrivateKeyJWT", func(t *testing.T) {
+		tok, err := cfg("jwt-svc", key.sign(t, clientAssertion("jwt-svc", tokenURL, time.Minute))).Token(ctx())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !o.introspect(t, tok.AccessToken) {
+			t.Error("the token is not active")
+		}
+	})
+
+	assertion := key.sign(t, clientAssertion("jwt-svc", tokenURL, time.Minute))
+	if _, err := cfg("jwt-svc", assertion).Token(ctx()); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, id, assertion string
+	}{
+		{"Negative/ReplayedAssertion", "jwt-svc", assertion},
+		{"Negative/WrongKey", "jwt-svc", intruder.sign(t, clientAssertion("jwt-svc", tokenURL, time.Minute))},
+		{"Negative/WrongAudience", "jwt-svc", key.sign(t, clientAssertion("jwt-svc", "https://rp.example/token", time.Minute))},
+		{"Negative/ExpiredAssertion", "jwt-svc", key.sign(t, clientAssertion("jwt-svc", tokenURL, -5*time.Minute))},
+		{"Negative/AlgNone", "jwt-svc", unsignedJWT(clientAssertion("jwt-svc", tokenURL, time.Minute))},
+		{"Negative/SecretClientWithAssertion", "web", key.sign(t, clientAssertion("web", tokenURL, time.Minute))},
+		// The SSRF guard refuses to fetch keys from a loopback address.
+		{"Negative/JWKSURIOnLoopback", "jwt-uri", key.sign(t, clientAssertion("jwt-uri", tokenURL, time.Minute))},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := cfg(tc.id, tc.assertion).Token(ctx())
+			wantOAuthError(t, err, "invalid_client")
+		})
+	}
+}
+
+// unsignedJWT is claims as a JWT with alg none.
+func unsignedJWT(claims any) string {
+	b, _ := json.Marshal(claims)
+	return encodeSegment([]byte(`{"alg":"none","typ":"JWT"}`)) + "." + encodeSegment(b) + "."
+}
+
+func encodeSegment(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
