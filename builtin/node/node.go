@@ -281,6 +281,12 @@ func (n *Node) closeAll() {
 		cancel()
 		n.extensions = nil
 	}
+	{
+		// Native plugin processes, after the instances that call them.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		n.closeNativePlugins(ctx)
+		cancel()
+	}
 	if n.wasm != nil {
 		// After the extension instances, which still call their modules
 		// as they close.

@@ -2,20 +2,25 @@ package node
 
 import (
 	"context"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"slices"
+	"sync"
 
 	"github.com/latchid/latch/abi"
 	"github.com/latchid/latch/kernel/config"
 	"github.com/latchid/latch/kernel/extension"
 	"github.com/latchid/latch/kernel/plugin"
+	"github.com/latchid/latch/kernel/plugin/native"
 	"github.com/latchid/latch/kernel/secret"
 	"github.com/latchid/latch/kernel/wasmhost"
 )
 
 // loadPlugins starts the WASM host when plugins are configured, loads each
-// plugin's module, checks its description against its grants and registers
+// plugin's module (or starts its native binary, for a plugin with a
+// command), checks its description against its grants and registers
 // its extensions into r, after the builtin modules. Errors name the plugin
 // by its configuration path ("plugins[1] (acme-otp): ..."); an extension
 // id that is already registered is one of them, not a panic. With no
@@ -39,7 +44,12 @@ func (n *Node) loadPlugins(ctx context.Context, r *extension.Registry) error {
 		if err != nil {
 			return fmt.Errorf("plugins[%d] (%s): %w", i, p.ID, err)
 		}
-		mods, err := loadPlugin(ctx, host, p, services)
+		var mods []extension.Module
+		if p.Command != "" {
+			mods, err = n.loadNativePlugin(ctx, p, services)
+		} else {
+			mods, err = loadPlugin(ctx, host, p, services)
+		}
 		if err != nil {
 			return fmt.Errorf("plugins[%d] (%s): %w", i, p.ID, err)
 		}
@@ -56,7 +66,7 @@ func (n *Node) loadPlugins(ctx context.Context, r *extension.Registry) error {
 			r.Register(m)
 			owner[m.ID] = p.ID
 		}
-		n.log.InfoContext(ctx, "loaded plugin", "plugin", p.ID, "path", p.Path, "extensions", len(mods))
+		n.log.InfoContext(ctx, "loaded plugin", "plugin", p.ID, "path", p.Path, "command", p.Command, "extensions", len(mods))
 	}
 	return nil
 }
@@ -87,6 +97,73 @@ func loadPlugin(ctx context.Context, host *wasmhost.Host, p config.PluginConfig,
 		services.Exclude(mod.ID)
 	}
 	return mods, nil
+}
+
+// loadNativePlugin starts one native plugin's processes under supervision,
+// checks its description and returns its extension modules. The node
+// stops the processes in closeNativePlugins.
+func (n *Node) loadNativePlugin(ctx context.Context, p config.PluginConfig, services *plugin.HostCalls) ([]extension.Module, error) {
+	var sum []byte
+	if p.SHA256 != "" {
+		var err error
+		if sum, err = hex.DecodeString(p.SHA256); err != nil {
+			return nil, fmt.Errorf("decoding sha256: %w", err)
+		}
+	}
+	np, desc, err := native.Load(ctx, p.ID, native.Options{
+		Command:     p.Command,
+		Args:        p.Args,
+		Checksum:    sum,
+		Grants:      p.Grants,
+		HostCaller:  services,
+		Logger:      n.log,
+		Processes:   p.Processes,
+		CallTimeout: p.CallTimeout,
+	})
+	if err != nil {
+		return nil, err
+	}
+	mods, err := plugin.Modules(p.ID, desc, np)
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("building its extensions: %w", err), np.Close(ctx))
+	}
+	for _, mod := range mods {
+		services.Exclude(mod.ID)
+	}
+	v, _ := nativePlugins.LoadOrStore(n, &nativeSet{})
+	set, _ := v.(*nativeSet)
+	set.mu.Lock()
+	set.plugins = append(set.plugins, np)
+	set.mu.Unlock()
+	return mods, nil
+}
+
+// nativePlugins holds each node's native plugins (*Node -> *nativeSet), so
+// that plugins.go keeps them without a field of Node.
+var nativePlugins sync.Map
+
+type nativeSet struct {
+	mu      sync.Mutex
+	plugins []*native.Plugin
+}
+
+// closeNativePlugins stops the node's native plugin processes. Call it
+// after the extension instances are closed (they still call their plugins
+// as they close).
+func (n *Node) closeNativePlugins(ctx context.Context) {
+	v, ok := nativePlugins.LoadAndDelete(n)
+	if !ok {
+		return
+	}
+	set, _ := v.(*nativeSet)
+	set.mu.Lock()
+	defer set.mu.Unlock()
+	for _, np := range set.plugins {
+		if err := np.Close(ctx); err != nil {
+			n.log.WarnContext(ctx, "closing native plugin", "err", err)
+		}
+	}
+	set.plugins = nil
 }
 
 // pluginServices returns the host services of plugin p: its configuration,

@@ -54,6 +54,9 @@ type Config struct {
 	Extensions ExtensionsConfig `yaml:"extensions"`
 	// WASM configures the WebAssembly host that runs the plugins.
 	WASM WASMConfig `yaml:"wasm"`
+	// Bundles configures the plugin bundles installed through the admin API
+	// (docs/bundles.md).
+	Bundles BundlesConfig `yaml:"bundles"`
 	// Gateway runs the API gateway role (docs/gateway.md) beside the
 	// identity server.
 	Gateway GatewayConfig `yaml:"gateway"`
@@ -86,16 +89,42 @@ type WASMConfig struct {
 	CacheDir string `yaml:"cache_dir"`
 }
 
-// PluginConfig configures one plugin: a WebAssembly module built for the
-// Latch ABI (abi/SPEC.md), whose extensions are registered under the ids
-// its description declares ("authn.sms_otp").
+// BundlesConfig is the installation's trust in plugin bundle signers.
+type BundlesConfig struct {
+	// TrustedKeys are the public keys of the signers whose bundles are
+	// accepted, each "ed25519:" and the base64 of 32 bytes (as `latch
+	// bundle keygen` prints it). Comma-separated in the environment.
+	TrustedKeys []string `yaml:"trusted_keys"`
+	// AllowUnsigned accepts bundles without a signature, for development
+	// only. A signed bundle must still verify. Default false.
+	AllowUnsigned bool `yaml:"allow_unsigned"`
+}
+
+// PluginConfig configures one plugin built for the Latch ABI
+// (abi/SPEC.md): a WebAssembly module (Path) or a native go-plugin binary
+// (Command), whose extensions are registered under the ids its description
+// declares ("authn.sms_otp").
 type PluginConfig struct {
 	// ID names the module in logs, metrics and errors: 1 to 128 bytes of
 	// a-z, 0-9, '_', '-' and '.', starting with a letter or digit, unique
 	// among the plugins. Required.
 	ID string `yaml:"id"`
-	// Path is the module's .wasm file. Required.
+	// Path is the module's .wasm file. Exactly one of Path and Command is
+	// set.
 	Path string `yaml:"path"`
+	// Command is a native plugin binary (built with
+	// sdk/plugin/native.Serve), run out of process and supervised: a
+	// process that dies is restarted with backoff, and its calls fail as
+	// unavailable meanwhile. Exactly one of Path and Command is set.
+	Command string `yaml:"command"`
+	// Args are the native binary's arguments.
+	Args []string `yaml:"args"`
+	// SHA256, when set, is the hex SHA-256 the native binary must have; it
+	// is checked before every start.
+	SHA256 string `yaml:"sha256"`
+	// Processes is how many processes of the native binary run; each
+	// serves one call at a time. Default 1; at most 64.
+	Processes int `yaml:"processes"`
 	// Grants lists the capabilities the operator grants the module: log,
 	// clock, random, config, kv, secrets, userlookup, audit, http. Nothing
 	// is granted by default; a module that asks for a capability not
@@ -323,6 +352,9 @@ func (c *Config) derive() {
 		}
 		if p.CallTimeout == 0 {
 			p.CallTimeout = wasmhost.DefaultCallTimeout
+		}
+		if p.Command != "" && p.Processes == 0 {
+			p.Processes = 1
 		}
 	}
 }

@@ -458,8 +458,10 @@ func TestEnvVarsCoverEveryLeaf(t *testing.T) {
 			return "7KiB"
 		case strings.HasSuffix(name, "CONNS"), strings.HasSuffix(name, "MEMORY"), strings.HasSuffix(name, "ITERATIONS"), strings.HasSuffix(name, "PARALLELISM"):
 			return "7"
-		case strings.HasSuffix(name, "INSECURE"):
+		case strings.HasSuffix(name, "INSECURE"), strings.HasSuffix(name, "UNSIGNED"):
 			return "true"
+		case strings.HasSuffix(name, "TRUSTED_KEYS"):
+			return "ed25519:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
 		case strings.HasSuffix(name, "PROXIES"):
 			return "10.0.0.0/8, 10.1.0.1"
 		default:
@@ -583,6 +585,23 @@ func TestValidate(t *testing.T) {
 			c.Plugins = []PluginConfig{validPlugin("a")}
 			c.Plugins[0].MinInstances, c.Plugins[0].MemoryLimitPages, c.Plugins[0].CallTimeout = -1, 70000, -time.Second
 		}, []string{"plugins[0].min_instances: must be >= 1", "plugins[0].memory_limit_pages: must be between 1 and 65536", "plugins[0].call_timeout: must be > 0"}},
+		{"native plugin", func(c *Config) {
+			c.Plugins = []PluginConfig{validPlugin("a")}
+			c.Plugins[0].Path, c.Plugins[0].Command, c.Plugins[0].Processes = "", "/usr/lib/latch/a", 2
+			c.Plugins[0].SHA256 = strings.Repeat("ab", 32)
+		}, nil},
+		{"native plugin beside path", func(c *Config) {
+			c.Plugins = []PluginConfig{validPlugin("a")}
+			c.Plugins[0].Command, c.Plugins[0].Processes = "/usr/lib/latch/a", 1
+		}, []string{"plugins[0].command: must not be set beside path"}},
+		{"native plugin limits", func(c *Config) {
+			c.Plugins = []PluginConfig{validPlugin("a")}
+			c.Plugins[0].Path, c.Plugins[0].Command, c.Plugins[0].Processes, c.Plugins[0].SHA256 = "", "/usr/lib/latch/a", 65, "abc"
+		}, []string{"plugins[0].processes: must be between 1 and 64", `plugins[0].sha256: must be 64 hex digits, got "abc"`}},
+		{"native fields on a wasm plugin", func(c *Config) {
+			c.Plugins = []PluginConfig{validPlugin("a")}
+			c.Plugins[0].Args, c.Plugins[0].SHA256, c.Plugins[0].Processes = []string{"-v"}, strings.Repeat("ab", 32), 2
+		}, []string{"plugins[0].args: needs command", "plugins[0].sha256: needs command", "plugins[0].processes: needs command"}},
 		{"plugin http_hosts and secrets need their grants", func(c *Config) {
 			c.Plugins = []PluginConfig{validPlugin("a")}
 			c.Plugins[0].HTTPHosts = []string{"api.example.com", "https://x/path"}

@@ -46,6 +46,8 @@
 //	LATCH_PASSWORD_ITERATIONS       password.iterations
 //	LATCH_PASSWORD_PARALLELISM      password.parallelism
 //	LATCH_WASM_CACHE_DIR            wasm.cache_dir
+//	LATCH_BUNDLES_TRUSTED_KEYS      bundles.trusted_keys
+//	LATCH_BUNDLES_ALLOW_UNSIGNED    bundles.allow_unsigned
 //	LATCH_GATEWAY_ROUTES_FILE       gateway.routes_file
 //	LATCH_GATEWAY_LISTEN            gateway.listen
 //
@@ -66,7 +68,8 @@
 // # Plugins
 //
 // The plugins section lists WebAssembly modules (id, path, grants, pool
-// and limits); Validate names a bad entry by its path
+// and limits) and native plugin binaries (command, args, sha256,
+// processes in place of path and the pool); Validate names a bad entry by its path
 // ("plugins[1].path: must not be empty"). Their per-entry defaults
 // (min_instances, max_instances, memory_limit_pages, call_timeout) are
 // filled in when the configuration is loaded, so Print shows what will

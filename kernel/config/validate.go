@@ -1,6 +1,8 @@
 package config
 
 import (
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -75,6 +77,11 @@ func (c Config) Validate() error {
 	v.check(c.HTTP.IdleTimeout > 0, "http.idle_timeout", "must be > 0")
 	v.check(c.HTTP.ShutdownTimeout > 0, "http.shutdown_timeout", "must be > 0")
 	v.check(c.HTTP.BodyLimit > 0, "http.body_limit", "must be > 0")
+	for i, k := range c.Bundles.TrustedKeys {
+		raw, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(k, "ed25519:"))
+		v.check(strings.HasPrefix(k, "ed25519:") && err == nil && len(raw) == 32,
+			fmt.Sprintf("bundles.trusted_keys[%d]", i), "want \"ed25519:\" and the base64 of a 32-byte public key")
+	}
 	for i, p := range c.HTTP.TrustedProxies {
 		if _, err := netip.ParsePrefix(p); err == nil {
 			continue
@@ -164,10 +171,20 @@ func (v *validator) plugins(ps []PluginConfig) {
 			}
 		}
 		switch {
-		case p.Path == "":
-			v.add(at("path"), "must not be empty")
+		case p.Path == "" && p.Command == "":
+			v.add(at("path"), "must not be empty (or set command, for a native plugin)")
+		case p.Path != "" && p.Command != "":
+			v.add(at("command"), "must not be set beside path: a plugin is a .wasm module or a native binary")
+		case p.Command != "":
+			v.check(p.Processes >= 1 && p.Processes <= maxPluginProcesses, at("processes"), "must be between 1 and %d", maxPluginProcesses)
+			v.check(p.SHA256 == "" || validSHA256(p.SHA256), at("sha256"), "must be 64 hex digits, got %q", p.SHA256)
 		case !strings.HasSuffix(p.Path, ".wasm"):
 			v.add(at("path"), "must name a .wasm file, got %q", p.Path)
+		}
+		if p.Command == "" {
+			v.check(len(p.Args) == 0, at("args"), "needs command")
+			v.check(p.SHA256 == "", at("sha256"), "needs command")
+			v.check(p.Processes == 0, at("processes"), "needs command")
 		}
 		for j, g := range p.Grants {
 			if !abi.KnownCapability(g) {
@@ -186,6 +203,19 @@ func (v *validator) plugins(ps []PluginConfig) {
 				fmt.Sprintf("plugins[%d].http_hosts[%d]", i, j), "%q must be host, *.domain, host:port or http://host:port", h)
 		}
 	}
+}
+
+// maxPluginProcesses bounds a native plugin's processes
+// (kernel/plugin/native.MaxProcesses).
+const maxPluginProcesses = 64
+
+// validSHA256 reports whether s is a SHA-256 digest in hex.
+func validSHA256(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	_, err := hex.DecodeString(s)
+	return err == nil
 }
 
 // capabilities lists the capability names a plugin may be granted

@@ -212,19 +212,27 @@ func (m *Manager) EnsureAlgorithm(ctx context.Context, tenantID, alg string) err
 	if _, ok := findActive(recs, alg); ok {
 		return nil
 	}
-	if _, err := m.rotateLocked(ctx, tenantID, alg, recs); err != nil {
-		if errors.Is(err, store.ErrConflict) {
-			// Another node created the first key at the same moment
-			// (several nodes starting on an empty database): use it.
-			if recs, lerr := m.st.ListSigningKeys(ctx, tenantID); lerr == nil {
-				if _, ok := findActive(recs, alg); ok {
-					return nil
-				}
-			}
+	// Several nodes starting on an empty database race to create the
+	// first key: the losers see a conflict on the one-active-key index,
+	// or PostgreSQL picks one as a deadlock victim. Whenever an attempt
+	// fails, a key another node made active is as good; otherwise try
+	// again.
+	for attempt := range 3 {
+		if _, err = m.rotateLocked(ctx, tenantID, alg, recs); err == nil {
+			return nil
 		}
-		return fmt.Errorf("ensuring %s signing key of tenant %q: %w", alg, tenantID, err)
+		var lerr error
+		if recs, lerr = m.st.ListSigningKeys(ctx, tenantID); lerr != nil {
+			break
+		}
+		if _, ok := findActive(recs, alg); ok {
+			return nil
+		}
+		if attempt < 2 {
+			time.Sleep(time.Duration(10*(attempt+1)) * time.Millisecond)
+		}
 	}
-	return nil
+	return fmt.Errorf("ensuring %s signing key of tenant %q: %w", alg, tenantID, err)
 }
 
 // PrepareNext creates a key of alg ("" is the default algorithm) in the

@@ -1,6 +1,7 @@
-// Command ipallow is a Latch authenticator plugin, built to WASM: a
-// "network step" that confirms the subject established by earlier steps
-// when the client's IP address falls in one of the configured CIDR ranges.
+// Command ipallow is a Latch authenticator plugin, built to WASM or, from
+// the same code, as a native (go-plugin) binary: a "network step" that
+// confirms the subject established by earlier steps when the client's IP
+// address falls in one of the configured CIDR ranges.
 // See README.md.
 package main
 
@@ -14,6 +15,3 @@ func init() {
 	plugin.Define(plugin.Meta{Name: "ipallow", Version: "1.0.0", ConfigSchema: []byte(configSchema)})
 	authn.Register("ipallow", &ipAllow{})
 }
-
-// main never runs in a reactor guest.
-func main() {}

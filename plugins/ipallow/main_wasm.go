@@ -1,0 +1,6 @@
+//go:build wasip1
+
+package main
+
+// main never runs in a reactor guest.
+func main() {}
