@@ -117,7 +117,7 @@ bench: ## Go benchmarks into ./bin/bench/go.txt, then the load run (.ci/bench-lo
 	fi
 
 .PHONY: plugins
-plugins: ## build every plugins/*/ main package to ./bin/plugins/<name>.wasm (wasip1)
+plugins: ## build every plugins/*/ main package to ./bin/plugins/<name>.wasm (wasip1), and the native builds
 	@mkdir -p $(PLUGIN_DIR)
 	@built=0; \
 	for dir in plugins/*/; do \
@@ -131,6 +131,8 @@ plugins: ## build every plugins/*/ main package to ./bin/plugins/<name>.wasm (wa
 	done; \
 	if [ "$$built" -eq 0 ]; then echo "plugins: no plugins/*/ main package yet, nothing to build"; \
 	else echo "plugins: built $$built module(s) in $(PLUGIN_DIR)"; fi
+	@# Native (go-plugin) builds of the plugins that have one.
+	$(GO) build -o $(PLUGIN_DIR)/ipallow ./plugins/ipallow
 
 .PHONY: clean
 clean: ## remove build output (./bin, coverage files); keeps ./data

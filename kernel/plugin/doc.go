@@ -1,6 +1,6 @@
 // Package plugin turns an extension module that runs outside the kernel (a
-// WASM module today, a go-plugin binary later) into ordinary kernel
-// extensions: one extension.Module per extension the module declares, whose
+// WASM module, or a go-plugin binary through kernel/plugin/native) into
+// ordinary kernel extensions: one extension.Module per extension the module declares, whose
 // instances implement the kind's Go interface (authn.Authenticator,
 // grant.Type, userstore.Store with userstore.Writer and
 // userstore.GroupLister, claims.Mapper, throttle.Throttler,
