@@ -73,6 +73,9 @@ type Deps struct {
 	Audit  Auditor
 	// Extensions, when set, backs GET /extensions.
 	Extensions Extensions
+	// Bundles runs the plugin bundles (bundles.go); nil: the bundle
+	// routes answer unsupported.
+	Bundles Bundles
 	// Gateway, when set, backs GET /gateway/routes and applies deny
 	// policy changes on this node at once.
 	Gateway Gateway
@@ -112,7 +115,7 @@ func (a *API) Mount(app *fiber.App) {
 // root: a tenant's own API has no /tenants.
 func (a *API) routes(r fiber.Router, withTenants bool) {
 	for _, rt := range a.table() {
-		if !withTenants && strings.HasPrefix(rt.path, "/tenants") {
+		if !withTenants && (strings.HasPrefix(rt.path, "/tenants") || strings.HasPrefix(rt.path, "/bundles")) {
 			continue
 		}
 		r.Add(rt.method, rt.path, rt.handler)
@@ -191,6 +194,15 @@ func (a *API) table() []route {
 
 		{post, "/adaptive/try-it", "Run an adaptive script against a synthetic login and return its decisions", adaptive.TryItRequest{}, adaptive.TryItResult{}, ok, a.tryAdaptiveScript},
 		{get, "/adaptive/templates", "List the ready-made adaptive scripts", nil, list[adaptive.Template]{}, ok, a.listAdaptiveTemplates},
+
+		{get, "/bundles", "Plugin bundles: every stored version with its state, capabilities and grants", nil, list[bundleJSON]{}, ok, a.listBundles},
+		{post, "/bundles", "Install a plugin bundle (the .tar.gz archive as the body; ?grants=,&config=,&tenants=)", nil, bundleJSON{}, created, a.installBundle},
+		{put, "/bundles/:name", "Upgrade a plugin bundle live (the archive as the body; an upgrade asking for more needs ?grants=)", nil, bundleJSON{}, created, a.upgradeBundle},
+		{patch, "/bundles/:name", "Configure a plugin bundle (configuration checked against its schema; tenants)", bundleConfigInput{}, bundleJSON{}, ok, a.configureBundle},
+		{post, "/bundles/:name/rollback", "Roll a plugin bundle back to its previous version", nil, bundleJSON{}, ok, a.rollbackBundle},
+		{post, "/bundles/:name/enable", "Enable a plugin bundle", nil, bundleJSON{}, ok, a.enableBundle},
+		{post, "/bundles/:name/disable", "Disable a plugin bundle", nil, bundleJSON{}, ok, a.disableBundle},
+		{del, "/bundles/:name", "Remove every version of a plugin bundle", nil, nil, none, a.removeBundle},
 
 		{get, "/extensions", "Extension modules, loaded instances with their health, and the tenant's enabled instances per kind", nil, extensionsJSON{}, ok, a.listExtensions},
 

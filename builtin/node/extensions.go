@@ -19,12 +19,19 @@ import (
 // extensions is the node's loaded extensions: the registry of modules and
 // the instances built from the configuration.
 type extensions struct {
-	registry  *extension.Registry
-	instances atomic.Pointer[extension.Instances]
+	registry   *extension.Registry
+	instances  atomic.Pointer[extension.Instances]
+	bundleMods atomic.Pointer[[]extension.Module] // the plugin bundles' (bundles.go)
 }
 
 // Modules lists the modules the node can instantiate.
-func (e *extensions) Modules() []extension.Module { return e.registry.Modules() }
+func (e *extensions) Modules() []extension.Module {
+	mods := e.registry.Modules()
+	if b := e.bundleMods.Load(); b != nil {
+		mods = append(mods, *b...)
+	}
+	return mods
+}
 
 // Health reports every instance's health.
 func (e *extensions) Health(ctx context.Context) ([]extension.Status, error) {
@@ -81,18 +88,23 @@ func (n *Node) loadExtensions(ctx context.Context, hasher *boundedHasher) error 
 			return e.Enabled(tenant, extension.KindUserStore)
 		}),
 	}
-	set, err := e.registry.Load(ctx, configs, extension.LoadOptions{
+	opts := extension.LoadOptions{
 		Logger:     n.log,
 		Metrics:    metrics,
 		Registerer: n.registry,
 		Deps:       deps.Map(),
 		Enablement: enablement(n.cfg.Extensions),
-	})
+	}
+	set, err := e.registry.Load(ctx, configs, opts)
 	if err != nil {
 		return fmt.Errorf("loading extensions (config key extensions): %w", err)
 	}
 	e.instances.Store(set)
 	n.extensions = e
+	if n.bundles, err = n.newBundleSet(e, configs, opts); err != nil {
+		return err
+	}
+	n.bundles.start(ctx)
 	return nil
 }
 

@@ -45,6 +45,7 @@ type Node struct {
 	keys       *keys.Manager
 	bus        *event.Bus
 	extensions *extensions
+	bundles    *bundleSet     // the plugin bundles in the store (bundles.go)
 	box        *secret.Box    // seals extensions' secrets under the master key
 	wasm       *wasmhost.Host // nil when no plugins are configured
 	server     *server.Server
@@ -237,6 +238,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options
 		Keys:          n.keys,
 		Audit:         n.bus,
 		Extensions:    n.extensions,
+		Bundles:       n.bundles,
 		Gateway:       gw,
 		Adaptive:      engine,
 		InitialTokens: provider,
@@ -273,6 +275,9 @@ func (n *Node) Store() store.Store { return n.store }
 func (n *Node) Close() { n.closeAll() }
 
 func (n *Node) closeAll() {
+	if n.bundles != nil {
+		n.bundles.halt()
+	}
 	if n.extensions != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		if err := n.extensions.Close(ctx); err != nil {
@@ -286,6 +291,12 @@ func (n *Node) closeAll() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		n.closeNativePlugins(ctx)
 		cancel()
+	}
+	if n.bundles != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		n.bundles.close(ctx)
+		cancel()
+		n.bundles = nil
 	}
 	if n.wasm != nil {
 		// After the extension instances, which still call their modules

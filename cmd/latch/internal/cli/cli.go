@@ -64,6 +64,7 @@ func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newKeysCmd(),
 		newAdminCmd(),
 		newPluginCmd(),
+		newBundleCmd(),
 	)
 	return root
 }
