@@ -11,17 +11,12 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/latchid/latch/builtin/admin"
 	"github.com/latchid/latch/builtin/gateway"
-	"github.com/latchid/latch/builtin/server"
 	"github.com/latchid/latch/kernel/config"
-	"github.com/latchid/latch/kernel/event"
 	"github.com/latchid/latch/kernel/extension"
-	"github.com/latchid/latch/kernel/password"
 	"github.com/latchid/latch/kernel/store"
-	"github.com/latchid/latch/kernel/store/instrumented"
 )
 
 // openGateway starts the gateway role when gateway.routes_file is set: it
@@ -127,51 +122,10 @@ func OpenGateway(ctx context.Context, cfg config.Config, log *slog.Logger, opts 
 			n.closeAll()
 		}
 	}()
-	n.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	raw, err := OpenStore(ctx, cfg)
-	if err != nil {
-		return nil, err
-	}
-	n.store = raw
-	if n.store, err = instrumented.Wrap(raw, n.registry); err != nil {
-		return nil, fmt.Errorf("instrumenting store: %w", err)
-	}
-	if n.keys, err = OpenKeys(cfg, n.store, log); err != nil {
-		return nil, err
-	}
-	em, err := event.NewMetrics(n.registry)
-	if err != nil {
-		return nil, fmt.Errorf("registering event metrics: %w", err)
-	}
-	n.bus = event.NewBus(event.Options{Logger: log, Metrics: em}, event.NewLogSink(log), event.NewStoreSink(n.store))
-	hasher := newBoundedHasher(password.NewHasher(cfg.Password.Params()))
-	if err := n.loadExtensions(ctx, hasher); err != nil {
-		return nil, err
-	}
-	// The default tenant and its signing keys must exist: backend JWTs are
-	// signed with them. On a store shared with identity nodes this finds
-	// them; on a fresh one it creates them (printing the one-time
-	// credentials, as serve does).
-	if err := bootstrap(ctx, bootstrapDeps{
-		store: n.store, keys: n.keys, hasher: hasher, log: log, out: opts.Stdout,
-		adminPassword: cfg.Bootstrap.AdminPassword.Value(),
-		clientSecret:  cfg.Bootstrap.ClientSecret.Value(),
-		publicURL:     cfg.PublicURL,
-	}); err != nil {
-		return nil, fmt.Errorf("bootstrapping: %w", err)
-	}
-	n.server, err = server.New(server.Config{
-		Listen:          cfg.Listen,
-		CertFile:        cfg.TLS.CertFile,
-		KeyFile:         cfg.TLS.KeyFile,
-		BodyLimit:       int(cfg.HTTP.BodyLimit),
-		ReadTimeout:     cfg.HTTP.ReadTimeout,
-		WriteTimeout:    cfg.HTTP.WriteTimeout,
-		IdleTimeout:     cfg.HTTP.IdleTimeout,
-		ShutdownTimeout: cfg.HTTP.ShutdownTimeout,
-		TrustedProxies:  cfg.HTTP.TrustedProxies,
-	}, log, n.registry, n.store.Ping)
-	if err != nil {
+	// The same core as an identity node: the default tenant and its
+	// signing keys must exist, since backend JWTs are signed with them (on
+	// a store shared with identity nodes the bootstrap finds them).
+	if _, err := n.openCore(ctx); err != nil {
 		return nil, err
 	}
 	if _, err := n.openGateway(ctx); err != nil {

@@ -47,6 +47,7 @@ type Node struct {
 	extensions *extensions
 	bundles    *bundleSet     // the plugin bundles in the store (bundles.go)
 	box        *secret.Box    // seals extensions' secrets under the master key
+	hasher     *boundedHasher // user passwords (argon2id, bounded concurrency)
 	wasm       *wasmhost.Host // nil when no plugins are configured
 	server     *server.Server
 }
@@ -128,57 +129,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options
 			n.closeAll()
 		}
 	}()
-	n.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-
-	raw, err := OpenStore(ctx, cfg)
-	if err != nil {
-		return nil, err
-	}
-	n.store = raw
-	if n.store, err = instrumented.Wrap(raw, n.registry); err != nil {
-		return nil, fmt.Errorf("instrumenting store: %w", err)
-	}
-	if n.keys, err = OpenKeys(cfg, n.store, log); err != nil {
-		return nil, err
-	}
-	em, err := event.NewMetrics(n.registry)
-	if err != nil {
-		return nil, fmt.Errorf("registering event metrics: %w", err)
-	}
-	n.bus = event.NewBus(event.Options{Logger: log, Metrics: em},
-		event.NewLogSink(log),
-		event.NewStoreSink(n.store))
-	mk, err := secret.LoadOrCreateMasterKey(cfg.DataDir, cfg.MasterKey.Value(), log)
-	if err != nil {
-		return nil, fmt.Errorf("loading master key: %w", err)
-	}
-	if n.box, err = secret.NewBox(mk); err != nil {
-		return nil, fmt.Errorf("loading master key: %w", err)
-	}
-	hasher := newBoundedHasher(password.NewHasher(cfg.Password.Params()))
-	if err := n.loadExtensions(ctx, hasher); err != nil {
-		return nil, err
-	}
-	if err := bootstrap(ctx, bootstrapDeps{
-		store: n.store, keys: n.keys, hasher: hasher, log: log, out: opts.Stdout,
-		adminPassword: cfg.Bootstrap.AdminPassword.Value(),
-		clientSecret:  cfg.Bootstrap.ClientSecret.Value(),
-		publicURL:     cfg.PublicURL,
-	}); err != nil {
-		return nil, fmt.Errorf("bootstrapping: %w", err)
-	}
-
-	n.server, err = server.New(server.Config{
-		Listen:          cfg.Listen,
-		CertFile:        cfg.TLS.CertFile,
-		KeyFile:         cfg.TLS.KeyFile,
-		BodyLimit:       int(cfg.HTTP.BodyLimit),
-		ReadTimeout:     cfg.HTTP.ReadTimeout,
-		WriteTimeout:    cfg.HTTP.WriteTimeout,
-		IdleTimeout:     cfg.HTTP.IdleTimeout,
-		ShutdownTimeout: cfg.HTTP.ShutdownTimeout,
-		TrustedProxies:  cfg.HTTP.TrustedProxies,
-	}, log, n.registry, n.store.Ping)
+	mk, err := n.openCore(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -234,7 +185,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options
 	admin.New(admin.Deps{
 		Bearer:        adminBearer{provider},
 		Store:         n.store,
-		Hasher:        hasher,
+		Hasher:        n.hasher,
 		Keys:          n.keys,
 		Audit:         n.bus,
 		Extensions:    n.extensions,
@@ -244,8 +195,74 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options
 		InitialTokens: provider,
 		Log:           log,
 	}).Mount(n.server.App())
-	n.mountSCIM(provider, hasher)
+	n.mountSCIM(provider, n.hasher)
 	return n, nil
+}
+
+// openCore opens what every role of a node needs, in order: metrics, the
+// store (migrated and instrumented), signing keys, the event bus, the
+// master key and the box that seals extensions' secrets, the extensions,
+// the first-start bootstrap (the default tenant, its keys, the admin user
+// and client) and the HTTP server with its probes. It returns the master
+// key, from which the roles derive their own keys.
+func (n *Node) openCore(ctx context.Context) (mk []byte, err error) {
+	cfg, log, opts := n.cfg, n.log, n.opts
+	n.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	raw, err := OpenStore(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	n.store = raw
+	if n.store, err = instrumented.Wrap(raw, n.registry); err != nil {
+		return nil, fmt.Errorf("instrumenting store: %w", err)
+	}
+	if n.keys, err = OpenKeys(cfg, n.store, log); err != nil {
+		return nil, err
+	}
+	em, err := event.NewMetrics(n.registry)
+	if err != nil {
+		return nil, fmt.Errorf("registering event metrics: %w", err)
+	}
+	n.bus = event.NewBus(event.Options{Logger: log, Metrics: em},
+		event.NewLogSink(log),
+		event.NewStoreSink(n.store))
+	mk, err = secret.LoadOrCreateMasterKey(cfg.DataDir, cfg.MasterKey.Value(), log)
+	if err != nil {
+		return nil, fmt.Errorf("loading master key: %w", err)
+	}
+	if n.box, err = secret.NewBox(mk); err != nil {
+		return nil, fmt.Errorf("loading master key: %w", err)
+	}
+	hasher := newBoundedHasher(password.NewHasher(cfg.Password.Params()))
+	n.hasher = hasher
+	if err := n.loadExtensions(ctx, hasher); err != nil {
+		return nil, err
+	}
+	if err := bootstrap(ctx, bootstrapDeps{
+		store: n.store, keys: n.keys, hasher: hasher, log: log, out: opts.Stdout,
+		adminPassword: cfg.Bootstrap.AdminPassword.Value(),
+		clientSecret:  cfg.Bootstrap.ClientSecret.Value(),
+		publicURL:     cfg.PublicURL,
+	}); err != nil {
+		return nil, fmt.Errorf("bootstrapping: %w", err)
+	}
+
+	n.server, err = server.New(server.Config{
+		Listen:          cfg.Listen,
+		CertFile:        cfg.TLS.CertFile,
+		KeyFile:         cfg.TLS.KeyFile,
+		BodyLimit:       int(cfg.HTTP.BodyLimit),
+		ReadTimeout:     cfg.HTTP.ReadTimeout,
+		WriteTimeout:    cfg.HTTP.WriteTimeout,
+		IdleTimeout:     cfg.HTTP.IdleTimeout,
+		ShutdownTimeout: cfg.HTTP.ShutdownTimeout,
+		TrustedProxies:  cfg.HTTP.TrustedProxies,
+	}, log, n.registry, n.store.Ping)
+	if err != nil {
+		return nil, err
+	}
+	return mk, nil
 }
 
 // Serve serves HTTP until ctx is done (SIGTERM, SIGINT), then drains
