@@ -1,10 +1,9 @@
 package gateway
 
 import (
-	"errors"
-	"fmt"
-
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/latchid/latch/kernel/extension"
 )
 
 // metrics are the gateway's Prometheus metrics, all prefixed
@@ -65,31 +64,31 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"result"}),
 	}
 	var err error
-	if m.requests, err = register(reg, m.requests); err != nil {
+	if m.requests, err = extension.RegisterCollector(reg, m.requests); err != nil {
 		return nil, err
 	}
-	if m.duration, err = register(reg, m.duration); err != nil {
+	if m.duration, err = extension.RegisterCollector(reg, m.duration); err != nil {
 		return nil, err
 	}
-	if m.throttled, err = register(reg, m.throttled); err != nil {
+	if m.throttled, err = extension.RegisterCollector(reg, m.throttled); err != nil {
 		return nil, err
 	}
-	if m.denied, err = register(reg, m.denied); err != nil {
+	if m.denied, err = extension.RegisterCollector(reg, m.denied); err != nil {
 		return nil, err
 	}
-	if m.retries, err = register(reg, m.retries); err != nil {
+	if m.retries, err = extension.RegisterCollector(reg, m.retries); err != nil {
 		return nil, err
 	}
-	if m.breakerState, err = register(reg, m.breakerState); err != nil {
+	if m.breakerState, err = extension.RegisterCollector(reg, m.breakerState); err != nil {
 		return nil, err
 	}
-	if m.endpointHealthy, err = register(reg, m.endpointHealthy); err != nil {
+	if m.endpointHealthy, err = extension.RegisterCollector(reg, m.endpointHealthy); err != nil {
 		return nil, err
 	}
-	if m.jwksFetches, err = register(reg, m.jwksFetches); err != nil {
+	if m.jwksFetches, err = extension.RegisterCollector(reg, m.jwksFetches); err != nil {
 		return nil, err
 	}
-	if m.reloads, err = register(reg, m.reloads); err != nil {
+	if m.reloads, err = extension.RegisterCollector(reg, m.reloads); err != nil {
 		return nil, err
 	}
 	return m, nil
@@ -97,16 +96,3 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 
 // register registers c, or returns the collector already registered under
 // the same description (a second gateway in one process, as in tests).
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
-	err := reg.Register(c)
-	if err == nil {
-		return c, nil
-	}
-	var are prometheus.AlreadyRegisteredError
-	if errors.As(err, &are) {
-		if existing, ok := are.ExistingCollector.(C); ok {
-			return existing, nil
-		}
-	}
-	return c, fmt.Errorf("registering gateway metrics: %w", err)
-}

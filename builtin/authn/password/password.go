@@ -138,7 +138,7 @@ func (a *Authenticator) Provision(ctx context.Context, env extension.Env) error 
 	if reg == nil {
 		reg = prometheus.NewRegistry()
 	}
-	outcomes, err := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+	outcomes, err := extension.RegisterCollector(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "latch", Subsystem: "authn_password", Name: "outcomes_total",
 		Help: "Password login requests by outcome and reason.",
 	}, []string{"outcome", "reason"}))
@@ -279,24 +279,6 @@ func param(params map[string][]string, name string) (string, bool) {
 		return "", ok
 	}
 	return vs[0], true
-}
-
-// register registers c on reg, or returns the collector already registered
-// under the same description: a reloaded configuration builds the new
-// instance before the old one is closed, and both count into the same
-// series.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
-	err := reg.Register(c)
-	if err == nil {
-		return c, nil
-	}
-	var are prometheus.AlreadyRegisteredError
-	if errors.As(err, &are) {
-		if existing, ok := are.ExistingCollector.(C); ok {
-			return existing, nil
-		}
-	}
-	return c, fmt.Errorf("registering metrics: %w", err)
 }
 
 var (

@@ -391,21 +391,21 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		reg = prometheus.NewRegistry()
 	}
-	decisions, err := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+	decisions, err := extension.RegisterCollector(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "latch", Subsystem: "throttle_local", Name: "decisions_total",
 		Help: "Rate limit decisions by result (allowed, refused).",
 	}, []string{"result"}))
 	if err != nil {
 		return nil, err
 	}
-	evictions, err := register(reg, prometheus.NewCounter(prometheus.CounterOpts{
+	evictions, err := extension.RegisterCollector(reg, prometheus.NewCounter(prometheus.CounterOpts{
 		Namespace: "latch", Subsystem: "throttle_local", Name: "evictions_total",
 		Help: "Keys forgotten before their bucket was full because max_keys was reached.",
 	}))
 	if err != nil {
 		return nil, err
 	}
-	keys, err := register(reg, prometheus.NewGauge(prometheus.GaugeOpts{
+	keys, err := extension.RegisterCollector(reg, prometheus.NewGauge(prometheus.GaugeOpts{
 		Namespace: "latch", Subsystem: "throttle_local", Name: "keys",
 		Help: "Keys tracked, as of the last sweep.",
 	}))
@@ -418,24 +418,6 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		evictions: evictions,
 		keys:      keys,
 	}, nil
-}
-
-// register registers c on reg, or returns the collector already registered
-// under the same description: a reloaded configuration builds the new
-// instance before the old one is closed, and both count into the same
-// series.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
-	err := reg.Register(c)
-	if err == nil {
-		return c, nil
-	}
-	var are prometheus.AlreadyRegisteredError
-	if errors.As(err, &are) {
-		if existing, ok := are.ExistingCollector.(C); ok {
-			return existing, nil
-		}
-	}
-	return c, fmt.Errorf("registering metrics: %w", err)
 }
 
 var (

@@ -872,21 +872,21 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		reg = prometheus.NewRegistry()
 	}
-	auth, err := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+	auth, err := extension.RegisterCollector(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "latch", Subsystem: "userstore_ldap", Name: "authentications_total",
 		Help: "Password checks by outcome (authenticated, invalid_credentials, unknown_user, locked, disabled, error).",
 	}, []string{"outcome"}))
 	if err != nil {
 		return nil, err
 	}
-	dials, err := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+	dials, err := extension.RegisterCollector(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "latch", Subsystem: "userstore_ldap", Name: "dials_total",
 		Help: "Connections opened to the directory by pool (service, auth) and result (ok, error).",
 	}, []string{"pool", "result"}))
 	if err != nil {
 		return nil, err
 	}
-	open, err := register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
+	open, err := extension.RegisterCollector(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: "latch", Subsystem: "userstore_ldap", Name: "connections_open",
 		Help: "Connections to the directory open now, by pool (service, auth).",
 	}, []string{"pool"}))
@@ -909,24 +909,6 @@ func (m *metrics) instrument(p *pool) *pool {
 	}
 	p.open = func(d int) { open.Add(float64(d)) }
 	return p
-}
-
-// register registers c on reg, or returns the collector already registered
-// under the same description: a reloaded configuration builds the new
-// instance before the old one is closed, and both count into the same
-// series.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
-	err := reg.Register(c)
-	if err == nil {
-		return c, nil
-	}
-	var are prometheus.AlreadyRegisteredError
-	if errors.As(err, &are) {
-		if existing, ok := are.ExistingCollector.(C); ok {
-			return existing, nil
-		}
-	}
-	return c, fmt.Errorf("registering metrics: %w", err)
 }
 
 var (

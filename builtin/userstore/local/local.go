@@ -671,21 +671,21 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		reg = prometheus.NewRegistry()
 	}
-	auth, err := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+	auth, err := extension.RegisterCollector(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "latch", Subsystem: "userstore_local", Name: "authentications_total",
 		Help: "Password checks by outcome (authenticated, invalid_credentials, unknown_user, locked, disabled, error).",
 	}, []string{"outcome"}))
 	if err != nil {
 		return nil, err
 	}
-	rehashes, err := register(reg, prometheus.NewCounter(prometheus.CounterOpts{
+	rehashes, err := extension.RegisterCollector(reg, prometheus.NewCounter(prometheus.CounterOpts{
 		Namespace: "latch", Subsystem: "userstore_local", Name: "rehashes_total",
 		Help: "Password hashes upgraded to the current argon2id parameters after a login.",
 	}))
 	if err != nil {
 		return nil, err
 	}
-	lockouts, err := register(reg, prometheus.NewCounter(prometheus.CounterOpts{
+	lockouts, err := extension.RegisterCollector(reg, prometheus.NewCounter(prometheus.CounterOpts{
 		Namespace: "latch", Subsystem: "userstore_local", Name: "lockouts_total",
 		Help: "Accounts locked after too many wrong passwords in a row.",
 	}))
@@ -693,24 +693,6 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return nil, err
 	}
 	return &metrics{authentications: auth, rehashes: rehashes, lockouts: lockouts}, nil
-}
-
-// register registers c on reg, or returns the collector already registered
-// under the same description: a reloaded configuration builds the new
-// instance before the old one is closed, and both count into the same
-// series.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
-	err := reg.Register(c)
-	if err == nil {
-		return c, nil
-	}
-	var are prometheus.AlreadyRegisteredError
-	if errors.As(err, &are) {
-		if existing, ok := are.ExistingCollector.(C); ok {
-			return existing, nil
-		}
-	}
-	return c, fmt.Errorf("registering metrics: %w", err)
 }
 
 var (
