@@ -1,7 +1,6 @@
 package cluster_test
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -9,7 +8,7 @@ import (
 	"net/url"
 	"strings"
 
-	"golang.org/x/net/html"
+	"github.com/latchid/latch/conformance/internal/live"
 )
 
 // browser is a cookie-keeping HTTP client that follows redirects by hand,
@@ -85,7 +84,7 @@ func (b *browser) get(u, stopAt string) (page, error) {
 // submit fills in the page's first form with values, posts it, and
 // follows redirects as get does.
 func (b *browser) submit(p page, values map[string]string, stopAt string) (page, error) {
-	action, fields, err := parseForm(p.body)
+	action, fields, err := live.ParseForm(p.body)
 	if err != nil {
 		return page{}, err
 	}
@@ -114,70 +113,4 @@ func (b *browser) submit(p page, values map[string]string, stopAt string) (page,
 		return b.get(res.location, stopAt)
 	}
 	return res, nil
-}
-
-// parseForm returns the action and the pre-filled fields of the first
-// form of body (hidden inputs and inputs with a value; checked boxes).
-func parseForm(body string) (string, url.Values, error) {
-	doc, err := html.Parse(strings.NewReader(body))
-	if err != nil {
-		return "", nil, err
-	}
-	var (
-		action string
-		found  bool
-		fields = url.Values{}
-	)
-	var walk func(n *html.Node, inForm bool)
-	walk = func(n *html.Node, inForm bool) {
-		if n.Type == html.ElementNode {
-			switch n.Data {
-			case "form":
-				if found {
-					return
-				}
-				found, inForm = true, true
-				action = attr(n, "action")
-			case "input":
-				if inForm {
-					name, typ := attr(n, "name"), attr(n, "type")
-					switch {
-					case name == "":
-					case typ == "checkbox":
-						if hasAttr(n, "checked") {
-							fields.Set(name, attr(n, "value"))
-						}
-					case attr(n, "value") != "":
-						fields.Set(name, attr(n, "value"))
-					}
-				}
-			}
-		}
-		for c := n.FirstChild; c != nil; c = c.NextSibling {
-			walk(c, inForm)
-		}
-	}
-	walk(doc, false)
-	if !found {
-		return "", nil, errors.New("no form on the page")
-	}
-	return action, fields, nil
-}
-
-func attr(n *html.Node, key string) string {
-	for _, a := range n.Attr {
-		if a.Key == key {
-			return a.Val
-		}
-	}
-	return ""
-}
-
-func hasAttr(n *html.Node, key string) bool {
-	for _, a := range n.Attr {
-		if a.Key == key {
-			return true
-		}
-	}
-	return false
 }

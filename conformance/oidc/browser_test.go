@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"golang.org/x/net/html"
+	"github.com/latchid/latch/conformance/internal/live"
 )
 
 // browser is a cookie-keeping HTTP client that follows redirects by hand,
@@ -108,71 +108,15 @@ func (b *browser) submit(p page, values map[string]string, stopAt string) page {
 	return res
 }
 
-// parseForm returns the action and the pre-filled fields of the first
-// form of body (hidden inputs and inputs with a value; checked boxes).
+// parseForm is live.ParseForm, failing the test when the page has no
+// form.
 func parseForm(t testing.TB, body string) (string, url.Values) {
 	t.Helper()
-	doc, err := html.Parse(strings.NewReader(body))
+	action, fields, err := live.ParseForm(body)
 	if err != nil {
-		t.Fatal(err)
-	}
-	var (
-		action string
-		found  bool
-		fields = url.Values{}
-	)
-	var walk func(n *html.Node, inForm bool)
-	walk = func(n *html.Node, inForm bool) {
-		if n.Type == html.ElementNode {
-			switch n.Data {
-			case "form":
-				if found {
-					return
-				}
-				found, inForm = true, true
-				action = attr(n, "action")
-			case "input":
-				if inForm {
-					name, typ := attr(n, "name"), attr(n, "type")
-					switch {
-					case name == "":
-					case typ == "checkbox":
-						if hasAttr(n, "checked") {
-							fields.Set(name, attr(n, "value"))
-						}
-					case attr(n, "value") != "":
-						fields.Set(name, attr(n, "value"))
-					}
-				}
-			}
-		}
-		for c := n.FirstChild; c != nil; c = c.NextSibling {
-			walk(c, inForm)
-		}
-	}
-	walk(doc, false)
-	if !found {
-		t.Fatalf("no form on the page:\n%s", body)
+		t.Fatalf("%v:\n%s", err, body)
 	}
 	return action, fields
-}
-
-func attr(n *html.Node, key string) string {
-	for _, a := range n.Attr {
-		if a.Key == key {
-			return a.Val
-		}
-	}
-	return ""
-}
-
-func hasAttr(n *html.Node, key string) bool {
-	for _, a := range n.Attr {
-		if a.Key == key {
-			return true
-		}
-	}
-	return false
 }
 
 // query returns the query of a redirect target, failing when it is not a

@@ -23,7 +23,6 @@ import (
 	csaml "github.com/crewjam/saml"
 	"github.com/crewjam/saml/samlsp"
 	dsig "github.com/russellhaering/goxmldsig"
-	"golang.org/x/net/html"
 
 	"github.com/latchid/latch/conformance/internal/live"
 )
@@ -327,52 +326,15 @@ func resolve(t testing.TB, base, ref string) string {
 	return u.String()
 }
 
-// parseForm returns the action and the fields of the first form of body.
+// parseForm is live.ParseForm, failing the test when the page has no
+// form.
 func parseForm(t testing.TB, body string) (string, url.Values) {
 	t.Helper()
-	doc, err := html.Parse(strings.NewReader(body))
+	action, fields, err := live.ParseForm(body)
 	if err != nil {
-		t.Fatal(err)
-	}
-	var (
-		action string
-		found  bool
-		fields = url.Values{}
-	)
-	var walk func(n *html.Node, inForm bool)
-	walk = func(n *html.Node, inForm bool) {
-		if n.Type == html.ElementNode {
-			switch n.Data {
-			case "form":
-				if found {
-					return
-				}
-				found, inForm = true, true
-				action = attr(n, "action")
-			case "input":
-				if name := attr(n, "name"); inForm && name != "" && attr(n, "value") != "" {
-					fields.Set(name, attr(n, "value"))
-				}
-			}
-		}
-		for c := n.FirstChild; c != nil; c = c.NextSibling {
-			walk(c, inForm)
-		}
-	}
-	walk(doc, false)
-	if !found {
-		t.Fatalf("no form on the page:\n%s", body)
+		t.Fatalf("%v:\n%s", err, body)
 	}
 	return action, fields
-}
-
-func attr(n *html.Node, key string) string {
-	for _, a := range n.Attr {
-		if a.Key == key {
-			return a.Val
-		}
-	}
-	return ""
 }
 
 func decodeB64(s string) ([]byte, error) {
