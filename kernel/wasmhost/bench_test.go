@@ -6,6 +6,8 @@ import (
 	"runtime"
 	"sync"
 	"testing"
+
+	"github.com/latchid/latch/kernel/wasmhost/internal/meter"
 )
 
 // echo200 is a 200-byte echo call for the multi guest.
@@ -58,6 +60,15 @@ func BenchmarkCallEcho200B(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkCallEcho200BWazeroCheck is BenchmarkCallEcho200B with the
+// module left uninstrumented, under wazero's close-on-context-done: the
+// deadline mechanism the host used before its own stop flag.
+func BenchmarkCallEcho200BWazeroCheck(b *testing.B) {
+	instrumentModule = func([]byte) ([]byte, error) { return nil, meter.ErrUnsupported }
+	defer func() { instrumentModule = meter.Instrument }()
+	BenchmarkCallEcho200B(b)
 }
 
 // BenchmarkCallEcho200BParallel is BenchmarkCallEcho200B from GOMAXPROCS

@@ -7,8 +7,10 @@ import (
 )
 
 // callContext is the context an instance's exports run under: the caller's
-// context plus the call deadline. wazero watches its Done channel and stops
-// the guest when it closes (RuntimeConfig.WithCloseOnContextDone).
+// context plus the call deadline. When it fires, it raises the instance's
+// stop flag (stop.go); for a module that is not instrumented, wazero
+// watches its Done channel instead and stops the guest when it closes
+// (RuntimeConfig.WithCloseOnContextDone).
 //
 // It exists for speed. context.WithTimeout allocates a timer and a cancel
 // tree on every call, which costs about as much as the rest of a call; a
@@ -30,6 +32,9 @@ type callContext struct {
 	// stopParent unregisters the callback that fires when parent ends;
 	// nil when parent cannot end.
 	stopParent func() bool
+	// onFire, when set, runs when c fires, after Done is closed: it raises
+	// the instance's stop flag.
+	onFire func()
 }
 
 // States of a callContext.
@@ -39,8 +44,10 @@ const (
 	ctxFired               // Done is closed; spent
 )
 
-func newCallContext() *callContext {
-	c := &callContext{done: make(chan struct{})}
+// newCallContext returns an idle callContext that calls onFire (which may
+// be nil) when it fires.
+func newCallContext(onFire func()) *callContext {
+	c := &callContext{done: make(chan struct{}), onFire: onFire}
 	c.timer = time.AfterFunc(time.Hour, c.onDeadline)
 	c.timer.Stop()
 	return c
@@ -85,6 +92,9 @@ func (c *callContext) fire(err error) {
 	if c.state.CompareAndSwap(ctxArmed, ctxFired) {
 		c.err = err
 		close(c.done)
+		if c.onFire != nil {
+			c.onFire()
+		}
 	}
 }
 

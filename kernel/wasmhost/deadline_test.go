@@ -10,7 +10,7 @@ import (
 func TestCallContext(t *testing.T) {
 	type key struct{}
 	t.Run("deadline", func(t *testing.T) {
-		c := newCallContext()
+		c := newCallContext(nil)
 		parent, cancel := context.WithCancel(context.WithValue(context.Background(), key{}, "v"))
 		defer cancel()
 		start := time.Now()
@@ -34,7 +34,7 @@ func TestCallContext(t *testing.T) {
 		}
 	})
 	t.Run("parent canceled", func(t *testing.T) {
-		c := newCallContext()
+		c := newCallContext(nil)
 		parent, cancel := context.WithCancel(context.Background())
 		c.arm(parent, time.Now(), time.Hour)
 		cancel()
@@ -51,7 +51,7 @@ func TestCallContext(t *testing.T) {
 		}
 	})
 	t.Run("reused", func(t *testing.T) {
-		c := newCallContext()
+		c := newCallContext(nil)
 		for range 1000 {
 			parent, cancel := context.WithCancel(context.Background())
 			c.arm(parent, time.Now(), time.Hour)

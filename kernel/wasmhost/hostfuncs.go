@@ -144,7 +144,7 @@ func (m *Module) hostCall(ctx context.Context, mod api.Module, stack []uint64) {
 	size := uint32(len(answer)) //nolint:gosec // len(answer) <= MaxMessageBytes <= 1 GiB
 	in.phase = phaseAnswer
 	in.ansStack[0] = uint64(size)
-	err = in.bufferFn.CallWithStack(ctx, in.ansStack)
+	err = in.stoppedError(in.bufferFn.CallWithStack(ctx, in.ansStack))
 	in.phase = phaseHandle
 	if err != nil {
 		// The guest failed or ran out of time while allocating: the whole

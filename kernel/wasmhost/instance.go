@@ -36,6 +36,9 @@ type instance struct {
 	// ctx is the instance's reusable call context; nil until the first
 	// call.
 	ctx *callContext
+	// stop is the stop flag of an instrumented module (stop.go), nil for
+	// one that runs under wazero's close-on-context-done.
+	stop api.MutableGlobal
 
 	// buf and bufSize are what the last latch_buffer call returned and was
 	// asked for; bufOK is false before the first one and after one that
@@ -55,7 +58,7 @@ func (in *instance) buffer(ctx context.Context, n uint32) (uint32, error) {
 	}
 	in.phase = phaseBuffer
 	in.stack[0] = uint64(n)
-	err := in.bufferFn.CallWithStack(ctx, in.stack)
+	err := in.stoppedError(in.bufferFn.CallWithStack(ctx, in.stack))
 	in.phase = phaseIdle
 	if err != nil {
 		return 0, fmt.Errorf("calling %s(%d): %w", exportBuffer, n, err)
@@ -87,7 +90,7 @@ func (in *instance) handle(ctx context.Context, payload []byte, limit int) ([]by
 	}
 	in.phase = phaseHandle
 	in.stack[0] = uint64(n)
-	err = in.handleFn.CallWithStack(ctx, in.stack)
+	err = in.stoppedError(in.handleFn.CallWithStack(ctx, in.stack))
 	in.phase = phaseIdle
 	if err != nil {
 		return nil, fmt.Errorf("calling %s(%d): %w", exportHandle, n, err)

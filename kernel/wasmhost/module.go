@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 	"github.com/tetratelabs/wazero/sys"
 
@@ -175,6 +176,9 @@ type Module struct {
 	code      wazero.CompiledModule
 	config    wazero.ModuleConfig
 	described []byte
+	// instrumented is true when the module runs with the host's stop flag
+	// (stop.go), false when under wazero's close-on-context-done.
+	instrumented bool
 
 	// The pool. idle holds ready instances; slots holds one token per
 	// instance that may still be created, so len(idle) + busy + len(slots)
@@ -240,21 +244,23 @@ func (h *Host) load(ctx context.Context, id string, wasm []byte, opts ModuleOpti
 	if !bytes.HasPrefix(wasm, wasmMagic) {
 		return nil, fmt.Errorf("module %s: %w: the file does not begin with the WebAssembly magic number \\0asm", id, ErrInvalidModule)
 	}
-	cfg := wazero.NewRuntimeConfig().
-		WithCompilationCache(h.cache).
-		WithCloseOnContextDone(true).
-		WithMemoryLimitPages(opts.MemoryLimitPages)
+	logger := h.logger.With(slog.String("module", id))
+	code, instrumented, err := h.instrument(ctx, id, wasm, logger)
+	if err != nil {
+		return nil, err
+	}
 	m := &Module{
-		id:      id,
-		host:    h,
-		opts:    opts,
-		logger:  h.logger.With(slog.String("module", id)),
-		met:     h.metrics.forModule(id),
-		runtime: wazero.NewRuntimeWithConfig(ctx, cfg),
-		idle:    make(chan *instance, opts.MaxInstances),
-		slots:   make(chan struct{}, opts.MaxInstances),
-		done:    make(chan struct{}),
-		config:  sandbox(opts.Grants, opts.MemoryLimitPages),
+		id:           id,
+		host:         h,
+		opts:         opts,
+		logger:       logger,
+		met:          h.metrics.forModule(id),
+		runtime:      wazero.NewRuntimeWithConfig(ctx, h.runtimeConfig(instrumented, opts.MemoryLimitPages)),
+		idle:         make(chan *instance, opts.MaxInstances),
+		slots:        make(chan struct{}, opts.MaxInstances),
+		done:         make(chan struct{}),
+		config:       sandbox(opts.Grants, opts.MemoryLimitPages),
+		instrumented: instrumented,
 	}
 	defer func() {
 		if err != nil {
@@ -262,7 +268,17 @@ func (h *Host) load(ctx context.Context, id string, wasm []byte, opts ModuleOpti
 			h.metrics.forget(id)
 		}
 	}()
-	m.code, err = m.runtime.CompileModule(ctx, wasm)
+	m.code, err = m.runtime.CompileModule(ctx, code)
+	if err != nil && instrumented {
+		// Report the module's own error, not the instrumented copy's, and
+		// run it under wazero's check should only the copy fail.
+		_ = m.runtime.Close(ctx)
+		m.instrumented = false
+		m.runtime = wazero.NewRuntimeWithConfig(ctx, h.runtimeConfig(false, opts.MemoryLimitPages))
+		if m.code, err = m.runtime.CompileModule(ctx, wasm); err == nil {
+			logger.WarnContext(ctx, "the instrumented module does not compile; running it under wazero's slower deadline check")
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("module %s: %w: compiling: %w", id, ErrInvalidModule, err)
 	}
@@ -397,7 +413,12 @@ func (m *Module) Describe(ctx context.Context) ([]byte, error) {
 func (m *Module) describe(ctx context.Context, in *instance) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, m.opts.InitTimeout)
 	defer cancel()
-	return in.describe(ctx, m.opts.MaxMessageBytes)
+	var msg []byte
+	err := in.guarded(ctx, func() (err error) {
+		msg, err = in.describe(ctx, m.opts.MaxMessageBytes)
+		return err
+	})
+	return msg, err
 }
 
 // Call sends payload to the guest's latch_handle and returns a copy of its
@@ -447,7 +468,11 @@ func (m *Module) run(ctx context.Context, start time.Time, payload []byte) ([]by
 		return nil, kind, err
 	}
 	if in.ctx == nil {
-		in.ctx = newCallContext()
+		var onFire func()
+		if in.stop != nil {
+			onFire = in.raiseStop
+		}
+		in.ctx = newCallContext(onFire)
 	}
 	in.ctx.arm(ctx, start, m.opts.CallTimeout)
 	out, err := in.handle(in.ctx, payload, m.opts.MaxMessageBytes)
@@ -564,16 +589,33 @@ func (m *Module) newInstance(ctx context.Context) (*instance, error) {
 	ctx, cancel := context.WithTimeout(ctx, m.opts.InitTimeout)
 	defer cancel()
 	out := newGuestOutput(m.logger)
-	mod, err := m.runtime.InstantiateModule(ctx, m.code, m.config.WithStdout(out.stdout()).WithStderr(out.stderr()))
+	cfg := m.config.WithStdout(out.stdout()).WithStderr(out.stderr())
+	if m.instrumented {
+		// The host calls _initialize itself, with the stop flag armed.
+		cfg = cfg.WithStartFunctions()
+	}
+	mod, err := m.runtime.InstantiateModule(ctx, m.code, cfg)
 	if err != nil {
 		out.flush()
 		return nil, fmt.Errorf("instantiating: %w", err)
+	}
+	var stop api.MutableGlobal
+	if m.instrumented {
+		if stop, err = stopFlag(mod); err == nil {
+			err = (&instance{mod: mod, stop: stop}).initialize(ctx)
+		}
+		if err != nil {
+			_ = mod.Close(ctx)
+			out.flush()
+			return nil, fmt.Errorf("instantiating: %w", err)
+		}
 	}
 	if mod.IsClosed() { // _initialize called proc_exit(0)
 		out.flush()
 		return nil, fmt.Errorf("instantiating: %w: the guest exited during initialisation", ErrTrapped)
 	}
 	in := &instance{
+		stop:      stop,
 		mod:       mod,
 		mem:       mod.ExportedMemory(exportMemory),
 		bufferFn:  mod.ExportedFunction(exportBuffer),
@@ -605,6 +647,15 @@ func (m *Module) Close(ctx context.Context) error {
 				break drain
 			}
 		}
+		// Busy instances: wazero's close-on-context-done stops those of a
+		// module that is not instrumented when the runtime closes; the
+		// others stop at their flag.
+		m.live.Range(func(_, v any) bool {
+			if in, ok := v.(*instance); ok && in.stop != nil {
+				in.raiseStop()
+			}
+			return true
+		})
 		if err := m.runtime.Close(ctx); err != nil {
 			m.closeErr = fmt.Errorf("plugin/%s: closing: %w", m.id, err)
 		}
