@@ -92,7 +92,7 @@ func (n *Node) loadExtensions(ctx context.Context, hasher *boundedHasher) error 
 		Logger:     n.log,
 		Metrics:    metrics,
 		Registerer: n.registry,
-		Deps:       deps.Map(),
+		Deps:       n.withCache(deps.Map()),
 		Enablement: enablement(n.cfg.Extensions),
 	}
 	set, err := e.registry.Load(ctx, configs, opts)

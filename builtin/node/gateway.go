@@ -128,8 +128,10 @@ func OpenGateway(ctx context.Context, cfg config.Config, log *slog.Logger, opts 
 	if _, err := n.openCore(ctx); err != nil {
 		return nil, err
 	}
-	if _, err := n.openGateway(ctx); err != nil {
+	gw, err := n.openGateway(ctx)
+	if err != nil {
 		return nil, err
 	}
+	n.followChanges(nil, gw)
 	return n, nil
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/latchid/latch/builtin/adaptive"
 	"github.com/latchid/latch/builtin/admin"
+	"github.com/latchid/latch/builtin/cache"
 	"github.com/latchid/latch/builtin/login"
 	"github.com/latchid/latch/builtin/oauth"
 	"github.com/latchid/latch/builtin/saml"
@@ -50,6 +51,10 @@ type Node struct {
 	hasher     *boundedHasher // user passwords (argon2id, bounded concurrency)
 	wasm       *wasmhost.Host // nil when no plugins are configured
 	server     *server.Server
+	changes    changeBus      // change notifications among the nodes (cluster.go)
+	chMetrics  *changeMetrics // counts the change notifications
+	unfollow   func()         // stops following changes
+	cache      *cache.Redis   // the cluster's shared cache; nil without one
 }
 
 // Options tune Open beyond the configuration.
@@ -182,6 +187,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options
 	if err != nil {
 		return nil, err
 	}
+	n.followChanges(idp.Forget, gw)
 	admin.New(admin.Deps{
 		Bearer:        adminBearer{provider},
 		Store:         n.store,
@@ -216,6 +222,9 @@ func (n *Node) openCore(ctx context.Context) (mk []byte, err error) {
 	n.store = raw
 	if n.store, err = instrumented.Wrap(raw, n.registry); err != nil {
 		return nil, fmt.Errorf("instrumenting store: %w", err)
+	}
+	if err := n.openCluster(ctx, raw); err != nil {
+		return nil, err
 	}
 	if n.keys, err = OpenKeys(cfg, n.store, log); err != nil {
 		return nil, err
@@ -258,7 +267,7 @@ func (n *Node) openCore(ctx context.Context) (mk []byte, err error) {
 		IdleTimeout:     cfg.HTTP.IdleTimeout,
 		ShutdownTimeout: cfg.HTTP.ShutdownTimeout,
 		TrustedProxies:  cfg.HTTP.TrustedProxies,
-	}, log, n.registry, n.store.Ping)
+	}, log, n.registry, n.ready)
 	if err != nil {
 		return nil, err
 	}
@@ -292,6 +301,7 @@ func (n *Node) Store() store.Store { return n.store }
 func (n *Node) Close() { n.closeAll() }
 
 func (n *Node) closeAll() {
+	n.stopFollowing() // no cache reloads while the node winds down
 	if n.bundles != nil {
 		n.bundles.halt()
 	}
@@ -325,6 +335,7 @@ func (n *Node) closeAll() {
 		cancel()
 		n.wasm = nil
 	}
+	n.closeCluster()
 	if n.bus != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		if err := n.bus.Close(ctx); err != nil {

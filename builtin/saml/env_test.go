@@ -52,6 +52,7 @@ type env struct {
 	def  store.Tenant
 	user store.User
 	http *http.Client
+	idp  *saml.Service
 }
 
 func newEnv(t testing.TB, opts ...func(*saml.Deps)) *env {
@@ -103,6 +104,7 @@ func newEnv(t testing.TB, opts ...func(*saml.Deps)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.idp = idp
 	idp.Mount(srv.App())
 	lg.Mount(srv.App())
 	go func() { _ = srv.App().Listener(ln) }()

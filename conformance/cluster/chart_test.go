@@ -145,6 +145,9 @@ func TestChartConfigLoads(t *testing.T) {
 			if err := cfg.Validate(); err != nil {
 				t.Fatalf("the chart's latch.yaml is invalid: %v\n%s", err, text)
 			}
+			if tc.driver == "postgres" && (cfg.Cache.Driver != "redis" || cfg.Cache.Addr != "redis:6379") {
+				t.Errorf("cache driver %q addr %q, want the values' redis:6379", cfg.Cache.Driver, cfg.Cache.Addr)
+			}
 			if cfg.Store.Driver != tc.driver || cfg.Listen != "0.0.0.0:8080" || cfg.PublicURL != "https://id.example.com" || cfg.DataDir != "/data" {
 				t.Errorf("store %q listen %q public_url %q data_dir %q", cfg.Store.Driver, cfg.Listen, cfg.PublicURL, cfg.DataDir)
 			}

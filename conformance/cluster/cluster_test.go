@@ -258,7 +258,17 @@ func waitFor(t *testing.T, what string, limit time.Duration, cond func() bool) {
 // one PostgreSQL database behind a round-robin proxy, one killed with
 // SIGKILL under load.
 func TestClusterSurvivesKill(t *testing.T) {
-	c := startCluster(t, 3)
+	var (
+		c  *cluster
+		gw *gatewaySetup // nil without Redis
+	)
+	if addr := redisAddr(); addr != "" {
+		dsn := freshDatabase(t, postgresDSN(t))
+		gw = newGatewaySetup(t, 3, addr)
+		c = startNodesWith(t, 3, gw.perNode, append([]string{"LATCH_STORE_DRIVER=postgres", "LATCH_STORE_DSN=" + dsn}, gw.env...)...)
+	} else {
+		c = startCluster(t, 3)
+	}
 	pub := c.proxy.URL
 	svcID := fixtures(t, pub)
 	victim, survivors := c.nodes[2], c.nodes[:2]
@@ -299,12 +309,21 @@ func TestClusterSurvivesKill(t *testing.T) {
 		t.Fatalf("exchange on the victim: %+v %v", victimTokens, err)
 	}
 
-	// Load, the kill in the middle of it.
+	// Load, the kill in the middle of it: the identity server's
+	// operations through the proxy and, with Redis, throttled API calls
+	// round robin over the nodes' gateways.
 	l := &load{base: pub}
 	ctx, stop := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	for i := range 6 {
 		wg.Go(func() { l.worker(ctx, i) })
+	}
+	var gl *gatewayLoad
+	if gw != nil {
+		gl = newGatewayLoad(gw.addrs)
+		for i := range 3 {
+			wg.Go(func() { gl.worker(ctx, i) })
+		}
 	}
 	const phase = 40 // successful operations before and after the kill
 	waitFor(t, "load before the kill", 2*time.Minute, func() bool { return l.ok.Load() >= phase })
@@ -318,6 +337,13 @@ func TestClusterSurvivesKill(t *testing.T) {
 	for _, f := range l.failures {
 		t.Errorf("load failure not caused by the kill: %s", f)
 	}
+
+	t.Run("ThrottleHoldsClusterWide", func(t *testing.T) {
+		if gl == nil {
+			t.Skip("LATCH_TEST_REDIS_ADDR is not set: the throttled gateway traffic needs Redis (e.g. 127.0.0.1:6379)")
+		}
+		gl.check(t, len(c.nodes))
+	})
 
 	t.Run("NoAcknowledgedWriteLost", func(t *testing.T) {
 		if len(l.users) == 0 || len(l.clients) == 0 {
@@ -373,7 +399,7 @@ func TestClusterSurvivesKill(t *testing.T) {
 	t.Run("RestartedNodeRejoins", func(t *testing.T) {
 		// As Kubernetes would restart the pod: same address, same
 		// configuration, nothing kept locally.
-		back := live.StartWith(t, live.Options{Env: c.env, Listen: strings.TrimPrefix(victim.URL, "http://")})
+		back := live.StartWith(t, live.Options{Env: c.nodeEnv(2), Listen: strings.TrimPrefix(victim.URL, "http://")})
 		c.proxy.markUp(2)
 		tok, err := clientCredentials(back.URL)
 		if err != nil {
@@ -425,6 +451,35 @@ func TestClusterSurvivesKill(t *testing.T) {
 			}
 		}
 	})
+
+	t.Run("DenyPolicyReachesEveryGateway", func(t *testing.T) {
+		if gw == nil {
+			t.Skip("LATCH_TEST_REDIS_ADDR is not set: the nodes run no gateway")
+		}
+		status := func(i int) int {
+			resp, err := httpClient.Get("http://" + gw.addrs[i] + gatewayPath)
+			if err != nil {
+				t.Fatalf("gateway of node %d: %v", i, err)
+			}
+			_ = resp.Body.Close()
+			return resp.StatusCode
+		}
+		var policy struct {
+			ID string `json:"id"`
+		}
+		if err := admin(survivors[0].URL, http.MethodPost, "/gateway/deny", map[string]any{"kind": "api", "value": "limited", "reason": "cluster test"}, &policy); err != nil {
+			t.Fatalf("adding a deny policy on node 0: %v", err)
+		}
+		added := time.Now()
+		waitFor(t, "the deny policy added on node 0 in force on node 1's gateway", propagation, func() bool { return status(1) == http.StatusForbidden })
+		t.Logf("a deny policy added on node 0 was in force on node 1's gateway after %s", time.Since(added))
+		if err := admin(survivors[1].URL, http.MethodDelete, "/gateway/deny/"+policy.ID, nil, nil); err != nil {
+			t.Fatalf("removing the deny policy on node 1: %v", err)
+		}
+		removed := time.Now()
+		waitFor(t, "the deny policy removed on node 1 lifted on node 0's gateway", propagation, func() bool { return status(0) != http.StatusForbidden })
+		t.Logf("the deny policy removed on node 1 was lifted on node 0's gateway after %s", time.Since(removed))
+	})
 }
 
 // jwksKIDs returns the key ids node base publishes.
@@ -472,9 +527,10 @@ func kidOf(t *testing.T, jws string) string {
 // TestClusterKeyRotation rotates the signing key on one node and checks
 // what every node publishes and signs with: the new key is in every
 // node's JWK Set at once (they read the store), the rotating node signs
-// with it at once, the other nodes keep signing with the previous key
-// (still published, as retiring) until their cache of the active key id
-// expires, and every token verifies on every node throughout.
+// with it at once, the other nodes sign with it within a second (the
+// rotation's change notification drops their cache of the active key;
+// until it arrives they sign with the previous key, still published as
+// retiring), and every token verifies on every node throughout.
 func TestClusterKeyRotation(t *testing.T) {
 	c := startCluster(t, 3)
 	fixtures(t, c.proxy.URL)
@@ -490,8 +546,28 @@ func TestClusterKeyRotation(t *testing.T) {
 		}
 		before[i] = kidOf(t, tok.AccessToken)
 	}
+	rotatedAt := time.Now()
 	if err := admin(c.nodes[0].URL, http.MethodPost, "/keys/rotate", map[string]any{}, &rotated); err != nil || rotated.KID == "" {
 		t.Fatalf("rotating on node 0: %q %v", rotated.KID, err)
+	}
+	// Every other node signs with the new key within a second of the
+	// rotation's acknowledgement.
+	acked := time.Now()
+	for i := 1; i < len(c.nodes); i++ {
+		for {
+			tok, err := clientCredentials(c.nodes[i].URL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if kidOf(t, tok.AccessToken) == rotated.KID {
+				t.Logf("node %d signs with the new key %s after node 0 acknowledged the rotation (%s after the request)", i, time.Since(acked).Round(time.Millisecond), time.Since(rotatedAt).Round(time.Millisecond))
+				break
+			}
+			if time.Since(acked) > propagation {
+				t.Fatalf("node %d still signs with the previous key %s after the rotation on node 0", i, propagation)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
 	}
 	for i, n := range c.nodes {
 		kids, err := jwksKIDs(n.URL)
@@ -512,7 +588,7 @@ func TestClusterKeyRotation(t *testing.T) {
 		if !kids[kid] {
 			t.Errorf("node %d signs with %s, which it does not publish", i, kid)
 		}
-		t.Logf("node %d signs with the %s key after the rotation on node 0", i, map[bool]string{true: "new", false: "previous"}[kid == rotated.KID])
+		t.Logf("node %d signs with the %s key right after the rotation on node 0", i, map[bool]string{true: "new", false: "previous"}[kid == rotated.KID])
 		for j, checker := range c.nodes {
 			if active, err := introspect(checker.URL, "svc", svcSecret, tok.AccessToken); err != nil || !active {
 				t.Errorf("token of node %d (kid %s) introspected at node %d: active=%v err=%v", i, kid, j, active, err)

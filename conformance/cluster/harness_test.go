@@ -15,6 +15,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -208,6 +209,17 @@ type cluster struct {
 	proxy *proxy
 	nodes []*live.Server
 	env   []string
+	// perNode returns node i's own environment variables (its gateway
+	// listener); nil when the nodes share everything.
+	perNode func(i int) []string
+}
+
+// nodeEnv is node i's environment.
+func (c *cluster) nodeEnv(i int) []string {
+	if c.perNode == nil {
+		return c.env
+	}
+	return append(slices.Clone(c.env), c.perNode(i)...)
 }
 
 // startCluster starts n nodes on a fresh PostgreSQL database behind a
@@ -221,11 +233,18 @@ func startCluster(t testing.TB, n int) *cluster {
 // startNodes starts n nodes with env behind a new proxy.
 func startNodes(t testing.TB, n int, env ...string) *cluster {
 	t.Helper()
+	return startNodesWith(t, n, nil, env...)
+}
+
+// startNodesWith starts n nodes with env, and node i also with
+// perNode(i) when perNode is not nil, behind a new proxy.
+func startNodesWith(t testing.TB, n int, perNode func(i int) []string, env ...string) *cluster {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &cluster{proxy: newProxy(t, ln)}
+	c := &cluster{proxy: newProxy(t, ln), perNode: perNode}
 	c.env = append([]string{
 		"LATCH_MASTER_KEY=" + newMasterKey(),
 		"LATCH_PUBLIC_URL=" + c.proxy.URL,
@@ -236,10 +255,10 @@ func startNodes(t testing.TB, n int, env ...string) *cluster {
 	// signing key, and the loser of that race exits (keys.EnsureAlgorithm
 	// does not yet treat the store's conflict as "another node made it").
 	// The others start together and migrate under the advisory lock.
-	c.nodes[0] = live.StartWith(t, live.Options{Env: c.env})
+	c.nodes[0] = live.StartWith(t, live.Options{Env: c.nodeEnv(0)})
 	var wg sync.WaitGroup
 	for i := 1; i < n; i++ {
-		wg.Go(func() { c.nodes[i] = live.StartWith(t, live.Options{Env: c.env}) })
+		wg.Go(func() { c.nodes[i] = live.StartWith(t, live.Options{Env: c.nodeEnv(i)}) })
 	}
 	wg.Wait()
 	if t.Failed() {

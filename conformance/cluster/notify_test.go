@@ -8,36 +8,19 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/latchid/latch/kernel/notify"
+	"github.com/latchid/latch/kernel/store/postgres"
 )
 
-// pgxConn adapts a pgx connection to notify.Conn. The same few lines
-// belong in kernel/store/postgres, the one kernel package that may import
-// the driver, for the node to wire the bus.
-type pgxConn struct{ c *pgx.Conn }
-
-func (p pgxConn) Exec(ctx context.Context, sql string, args ...any) error {
-	_, err := p.c.Exec(ctx, sql, args...)
-	return err
-}
-
-func (p pgxConn) WaitForNotification(ctx context.Context) (string, string, error) {
-	n, err := p.c.WaitForNotification(ctx)
+// storeDialer returns the dialer the node uses for its change bus: the
+// PostgreSQL store's (kernel/store/postgres), on dsn.
+func storeDialer(t *testing.T, dsn string) notify.Dialer {
+	t.Helper()
+	st, err := postgres.Open(context.Background(), dsn)
 	if err != nil {
-		return "", "", err
+		t.Fatal(err)
 	}
-	return n.Channel, n.Payload, nil
-}
-
-func (p pgxConn) Close(ctx context.Context) error { return p.c.Close(ctx) }
-
-func pgxDialer(dsn string) notify.Dialer {
-	return func(ctx context.Context) (notify.Conn, error) {
-		c, err := pgx.Connect(ctx, dsn)
-		if err != nil {
-			return nil, err
-		}
-		return pgxConn{c}, nil
-	}
+	t.Cleanup(func() { _ = st.Close() })
+	return st.NotifyDialer()
 }
 
 // listenerPIDs returns the pids of the sessions of database dbName whose
@@ -65,8 +48,9 @@ func TestNotifyPostgres(t *testing.T) {
 	base := postgresDSN(t)
 	dsn := freshDatabase(t, base)
 	ctx := context.Background()
+	dialer := storeDialer(t, dsn)
 	start := func() *notify.Postgres {
-		p, err := notify.NewPostgres(pgxDialer(dsn), notify.PostgresOptions{ResyncInterval: -1})
+		p, err := notify.NewPostgres(dialer, notify.PostgresOptions{ResyncInterval: -1})
 		if err != nil {
 			t.Fatal(err)
 		}

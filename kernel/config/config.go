@@ -38,6 +38,8 @@ type Config struct {
 	MasterKey Secret `yaml:"master_key"`
 	// Store configures durable state.
 	Store StoreConfig `yaml:"store"`
+	// Cache configures the cache a cluster's nodes share (docs/operations.md).
+	Cache CacheConfig `yaml:"cache"`
 	// TLS configures HTTPS.
 	TLS TLSConfig `yaml:"tls"`
 	// HTTP configures the HTTP server.
@@ -197,6 +199,43 @@ type StoreConfig struct {
 	ConnMaxLifetime time.Duration `yaml:"conn_max_lifetime"`
 }
 
+// CacheConfig configures the cache shared by a cluster's nodes: Redis
+// holds the throttling counters of throttle.redis instances configured
+// without their own address, and /readyz reports its health. Durable state
+// and the short-lived state of flows stay in the store.
+type CacheConfig struct {
+	// Driver is "none" (no shared cache; default) or "redis".
+	Driver string `yaml:"driver"`
+	// Addr is the Redis host:port. Default "127.0.0.1:6379".
+	Addr string `yaml:"addr"`
+	// Username is the Redis ACL user; empty for the default user.
+	Username string `yaml:"username"`
+	// Password is the Redis password. Masked when printed.
+	Password Secret `yaml:"password"`
+	// DB is the Redis database number.
+	DB int `yaml:"db"`
+	// KeyPrefix starts every key Latch writes, so that several clusters
+	// can share one Redis. Default "latch:".
+	KeyPrefix string `yaml:"key_prefix"`
+	// MaxConns caps the connections per node; 0 means 10 per CPU.
+	MaxConns int `yaml:"max_conns"`
+	// Timeout bounds dialing and each command. Default 500ms.
+	Timeout time.Duration `yaml:"timeout"`
+	// TLS makes the client speak TLS to Redis.
+	TLS bool `yaml:"tls"`
+	// CAFile is a PEM file of the CAs that sign Redis's certificate; empty
+	// means the system's roots. Only with TLS.
+	CAFile string `yaml:"ca_file"`
+}
+
+// Defaults of the cache section.
+const (
+	DefaultCacheDriver    = "none"
+	DefaultCacheAddr      = "127.0.0.1:6379"
+	DefaultCacheKeyPrefix = "latch:"
+	DefaultCacheTimeout   = 500 * time.Millisecond
+)
+
 // TLSConfig configures HTTPS. Without a certificate Latch serves plain
 // HTTP, which Validate allows only on a loopback Listen address unless
 // Insecure is set.
@@ -309,6 +348,7 @@ func defaults() Config {
 		LogLevel:  DefaultLogLevel,
 		LogFormat: DefaultLogFormat,
 		Store:     StoreConfig{Driver: DefaultDriver},
+		Cache:     CacheConfig{Driver: DefaultCacheDriver, Addr: DefaultCacheAddr, KeyPrefix: DefaultCacheKeyPrefix, Timeout: DefaultCacheTimeout},
 		Gateway:   GatewayConfig{Listen: DefaultGatewayListen},
 		HTTP: HTTPConfig{
 			ReadTimeout:     30 * time.Second,

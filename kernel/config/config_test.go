@@ -456,9 +456,9 @@ func TestEnvVarsCoverEveryLeaf(t *testing.T) {
 			return "7s"
 		case strings.HasSuffix(name, "LIMIT"):
 			return "7KiB"
-		case strings.HasSuffix(name, "CONNS"), strings.HasSuffix(name, "MEMORY"), strings.HasSuffix(name, "ITERATIONS"), strings.HasSuffix(name, "PARALLELISM"):
+		case strings.HasSuffix(name, "CONNS"), strings.HasSuffix(name, "_DB"), strings.HasSuffix(name, "MEMORY"), strings.HasSuffix(name, "ITERATIONS"), strings.HasSuffix(name, "PARALLELISM"):
 			return "7"
-		case strings.HasSuffix(name, "INSECURE"), strings.HasSuffix(name, "UNSIGNED"):
+		case strings.HasSuffix(name, "INSECURE"), strings.HasSuffix(name, "UNSIGNED"), strings.HasSuffix(name, "_TLS"):
 			return "true"
 		case strings.HasSuffix(name, "TRUSTED_KEYS"):
 			return "ed25519:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
@@ -488,7 +488,7 @@ func TestEnvVarsCoverEveryLeaf(t *testing.T) {
 // revealed renders c with secrets visible, for comparisons.
 func revealed(c Config) string {
 	return fmt.Sprint(c.MasterKey.Value(), c.Store.DSN.Value(), c.Bootstrap.AdminPassword.Value(),
-		c.Bootstrap.ClientSecret.Value(), printedNoErr(c))
+		c.Bootstrap.ClientSecret.Value(), c.Cache.Password.Value(), printedNoErr(c))
 }
 
 func printedNoErr(c Config) string {
@@ -553,6 +553,11 @@ func TestValidate(t *testing.T) {
 		{"driver", func(c *Config) { c.Store.Driver = "mysql" }, []string{`store.driver: must be one of [sqlite postgres], got "mysql"`}},
 		{"postgres without dsn", func(c *Config) { c.Store.Driver, c.Store.DSN = "postgres", "" }, []string{"store.dsn: must not be empty (required for the postgres driver)"}},
 		{"negative conns", func(c *Config) { c.Store.MaxOpenConns = -1 }, []string{"store.max_open_conns: must be >= 0"}},
+		{"cache driver", func(c *Config) { c.Cache.Driver = "memcached" }, []string{`cache.driver: must be one of [none redis], got "memcached"`}},
+		{"cache redis", func(c *Config) { c.Cache.Driver = "redis" }, nil},
+		{"cache addr", func(c *Config) { c.Cache.Driver, c.Cache.Addr = "redis", "redis.internal" }, []string{`cache.addr: must be host:port`}},
+		{"cache ca without tls", func(c *Config) { c.Cache.Driver, c.Cache.CAFile = "redis", "ca.pem" }, []string{"cache.ca_file: needs cache.tls: true"}},
+		{"cache timeout", func(c *Config) { c.Cache.Driver, c.Cache.Timeout = "redis", 0 }, []string{"cache.timeout: must be > 0"}},
 		{"trusted proxy", func(c *Config) { c.HTTP.TrustedProxies = []string{"10.0.0.0/8", "proxy.local"} }, []string{`http.trusted_proxies[1]: "proxy.local" is not an IP address or CIDR prefix`}},
 		{"key algorithm", func(c *Config) { c.Keys.Algorithm = "HS256" }, []string{`keys.algorithm: must be one of [ES256 EdDSA RS256], got "HS256"`}},
 		{"key overlap", func(c *Config) { c.Keys.Overlap = 0 }, []string{"keys.overlap: must be > 0"}},

@@ -29,6 +29,16 @@
 //	LATCH_STORE_DSN                 store.dsn
 //	LATCH_STORE_MAX_OPEN_CONNS      store.max_open_conns
 //	LATCH_STORE_CONN_MAX_LIFETIME   store.conn_max_lifetime
+//	LATCH_CACHE_ADDR                cache.addr
+//	LATCH_CACHE_CA_FILE             cache.ca_file
+//	LATCH_CACHE_DB                  cache.db
+//	LATCH_CACHE_DRIVER              cache.driver
+//	LATCH_CACHE_KEY_PREFIX          cache.key_prefix
+//	LATCH_CACHE_MAX_CONNS           cache.max_conns
+//	LATCH_CACHE_PASSWORD            cache.password
+//	LATCH_CACHE_TIMEOUT             cache.timeout
+//	LATCH_CACHE_TLS                 cache.tls
+//	LATCH_CACHE_USERNAME            cache.username
 //	LATCH_TLS_CERT_FILE             tls.cert_file
 //	LATCH_TLS_KEY_FILE              tls.key_file
 //	LATCH_TLS_INSECURE              tls.insecure

@@ -63,6 +63,16 @@ func (c Config) Validate() error {
 	v.check(c.Store.DSN != "", "store.dsn", "must not be empty (required for the %s driver)", c.Store.Driver)
 	v.check(c.Store.MaxOpenConns >= 0, "store.max_open_conns", "must be >= 0")
 	v.check(c.Store.ConnMaxLifetime >= 0, "store.conn_max_lifetime", "must be >= 0")
+	v.oneOf("cache.driver", c.Cache.Driver, "none", "redis")
+	if c.Cache.Driver == "redis" {
+		if _, _, err := net.SplitHostPort(c.Cache.Addr); err != nil {
+			v.add("cache.addr", "must be host:port (like 127.0.0.1:6379), got %q", c.Cache.Addr)
+		}
+		v.check(c.Cache.DB >= 0, "cache.db", "must be >= 0")
+		v.check(c.Cache.MaxConns >= 0, "cache.max_conns", "must be >= 0")
+		v.check(c.Cache.Timeout > 0, "cache.timeout", "must be > 0")
+		v.check(c.Cache.CAFile == "" || c.Cache.TLS, "cache.ca_file", "needs cache.tls: true")
+	}
 
 	hasCert, hasKey := c.TLS.CertFile != "", c.TLS.KeyFile != ""
 	v.check(!hasCert || hasKey, "tls.key_file", "must be set when tls.cert_file is set")

@@ -108,9 +108,11 @@ type Options struct {
 	// ActiveCacheTTL is how long the Manager remembers which key is active
 	// for a tenant and algorithm before asking the store again. Rotations
 	// through this Manager take effect at once; a rotation made by another
-	// node is seen within this time, and meanwhile this node keeps signing
-	// with the previous key, which stays published for Overlap, so tokens
-	// stay verifiable as long as ActiveCacheTTL is shorter than Overlap.
+	// node is seen when this node is told (Forget, on the cluster's change
+	// notification) or at the latest within this time; meanwhile this node
+	// keeps signing with the previous key, which stays published for
+	// Overlap, so tokens stay verifiable as long as ActiveCacheTTL is
+	// shorter than Overlap.
 	// Zero means DefaultActiveCacheTTL (1m); negative disables the cache.
 	ActiveCacheTTL time.Duration
 	// Now returns the current time. Default time.Now.
@@ -515,6 +517,36 @@ func (m *Manager) Purge(ctx context.Context) (int, error) {
 		m.opts.Logger.InfoContext(ctx, "purged expired signing keys", slog.Int("count", n))
 	}
 	return n, nil
+}
+
+// Forget drops what the Manager remembers of the tenant's keys (which key
+// is active, the decrypted signers), so the next Signer asks the store. A
+// cluster calls it on every node when another node rotated, prepared or
+// purged the tenant's keys (kernel/notify TopicKeys), so that every node
+// signs with the new key within a notification's trip rather than after
+// ActiveCacheTTL.
+func (m *Manager) Forget(tenantID string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for ar := range m.active {
+		if ar.tenantID == tenantID {
+			delete(m.active, ar)
+		}
+	}
+	for kr := range m.signers {
+		if kr.tenantID == tenantID {
+			delete(m.signers, kr)
+		}
+	}
+}
+
+// ForgetAll drops what the Manager remembers of every tenant's keys, as
+// Forget does for one: the answer to a change notification's Resync.
+func (m *Manager) ForgetAll() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	clear(m.active)
+	clear(m.signers)
 }
 
 func findActive(recs []store.SigningKey, alg string) (store.SigningKey, bool) {

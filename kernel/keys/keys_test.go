@@ -634,3 +634,51 @@ func BenchmarkManagerSigner(b *testing.B) {
 		}
 	}
 }
+
+// TestForget checks that a node told of another node's rotation (Forget,
+// ForgetAll) signs with the new key at once, well within the TTL, and
+// that forgetting one tenant leaves the others cached.
+func TestForget(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, Options{ActiveCacheTTL: time.Hour})
+	for _, tenant := range []string{"t1", "t2"} {
+		if err := f.m.EnsureKeys(ctx, tenant); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first1, err := f.m.Signer(ctx, "t1", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	first2, err := f.m.Signer(ctx, "t2", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := NewManager(f.st, f.box, Options{Now: f.clock.Now, Logger: slog.New(slog.DiscardHandler)})
+	kid1, err := other.Rotate(ctx, "t1", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	kid2, err := other.Rotate(ctx, "t2", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s, _ := f.m.Signer(ctx, "t1", ""); s.KeyID() != first1.KeyID() {
+		t.Fatalf("before Forget: signer %s, want the cached %s", s.KeyID(), first1.KeyID())
+	}
+	f.m.Forget("t1")
+	if s, _ := f.m.Signer(ctx, "t1", ""); s.KeyID() != kid1 {
+		t.Errorf("after Forget(t1): signer %s, want the new %s", s.KeyID(), kid1)
+	}
+	lists := f.st.count("list")
+	if s, _ := f.m.Signer(ctx, "t2", ""); s != first2 {
+		t.Errorf("Forget(t1) dropped t2's signer: got %s", s.KeyID())
+	}
+	if f.st.count("list") != lists {
+		t.Error("Forget(t1) made t2's Signer ask the store")
+	}
+	f.m.ForgetAll()
+	if s, _ := f.m.Signer(ctx, "t2", ""); s.KeyID() != kid2 {
+		t.Errorf("after ForgetAll: signer %s, want the new %s", s.KeyID(), kid2)
+	}
+}

@@ -37,6 +37,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -66,6 +67,20 @@ const (
 	// that the script's arithmetic stays exact in a double.
 	maxSpanMicros = int64(100 * 365 * 24 * time.Hour / time.Microsecond)
 )
+
+// DepClient is the dependency (extension.Env.Dep) under which a node with
+// a shared cache (the cache section, cache.driver: redis) provides its
+// Redis: a SharedClient. An instance configured without addr uses it,
+// with the keys under the node's cache.key_prefix followed by
+// DefaultKeyPrefix without its "latch:" (or the instance's key_prefix), so
+// the counters follow the cluster's cache without a second configuration.
+const DepClient = "cache.redis"
+
+// SharedClient is the node's Redis connection and key prefix.
+type SharedClient interface {
+	Client() *goredis.Client
+	Prefix() string
+}
 
 // ErrCostExceedsBurst means a request asks for more units than the limit's
 // burst: it could never be granted. It is wrapped in a
@@ -132,6 +147,7 @@ type Throttler struct {
 	TLS bool `json:"tls,omitempty"`
 
 	client  *goredis.Client
+	shared  bool // client is the node's: Close leaves it open
 	timeout time.Duration
 	m       *metrics
 }
@@ -139,14 +155,21 @@ type Throttler struct {
 // Provision fills in defaults and builds the client. It does not dial:
 // Redis may start after Latch; Health reports whether it answers.
 func (t *Throttler) Provision(ctx context.Context, env extension.Env) error {
+	if t.TimeoutMillis == 0 {
+		t.TimeoutMillis = DefaultTimeoutMillis
+	}
+	if t.Addr == "" && t.Username == "" && t.PasswordEnv == "" && t.DB == 0 && !t.TLS {
+		if d, ok := env.Dep(DepClient); ok {
+			if sc, ok := d.(SharedClient); ok && sc != nil && sc.Client() != nil {
+				return t.provisionShared(env, sc)
+			}
+		}
+	}
 	if t.Addr == "" {
 		t.Addr = DefaultAddr
 	}
 	if t.KeyPrefix == "" {
 		t.KeyPrefix = DefaultKeyPrefix
-	}
-	if t.TimeoutMillis == 0 {
-		t.TimeoutMillis = DefaultTimeoutMillis
 	}
 	if t.PoolSize == 0 {
 		t.PoolSize = 10 * runtime.GOMAXPROCS(0)
@@ -182,6 +205,23 @@ func (t *Throttler) Provision(ctx context.Context, env extension.Env) error {
 	return nil
 }
 
+// provisionShared makes t use the node's Redis connection.
+func (t *Throttler) provisionShared(env extension.Env, sc SharedClient) error {
+	m, err := newMetrics(env.Metrics)
+	if err != nil {
+		return fmt.Errorf("provisioning %s: %w", ID, err)
+	}
+	t.m = m
+	t.client, t.shared = sc.Client(), true
+	t.Addr = sc.Client().Options().Addr
+	if t.KeyPrefix == "" {
+		t.KeyPrefix = strings.TrimPrefix(DefaultKeyPrefix, "latch:")
+	}
+	t.KeyPrefix = sc.Prefix() + t.KeyPrefix
+	t.timeout = time.Duration(t.TimeoutMillis) * time.Millisecond
+	return nil
+}
+
 // Health reports whether Redis answers.
 func (t *Throttler) Health(ctx context.Context) error {
 	if t.client == nil {
@@ -198,7 +238,7 @@ func (t *Throttler) Health(ctx context.Context) error {
 // Close closes the connections. It copes with a Throttler that was never
 // provisioned.
 func (t *Throttler) Close(ctx context.Context) error {
-	if t.client == nil {
+	if t.client == nil || t.shared {
 		return nil
 	}
 	if err := t.client.Close(); err != nil && !errors.Is(err, goredis.ErrClosed) {

@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 
+	goredis "github.com/redis/go-redis/v9"
+
 	"github.com/latchid/latch/abi"
 	"github.com/latchid/latch/builtin/throttle/redis"
 	"github.com/latchid/latch/kernel/extension"
@@ -225,5 +227,64 @@ func TestCloseUnprovisioned(t *testing.T) {
 	_, err := th.Allow(t.Context(), abi.AllowRequest{Key: "k", Limit: abi.Limit{Rate: 1, PeriodMillis: 1}})
 	if !errors.Is(err, fault.Internal) && fault.CodeOf(err) != fault.CodeInternal {
 		t.Fatalf("unprovisioned Allow: %v", err)
+	}
+}
+
+// sharedClient is a node's shared cache as throttle.redis sees it.
+type sharedClient struct {
+	c      *goredis.Client
+	prefix string
+}
+
+func (s sharedClient) Client() *goredis.Client { return s.c }
+func (s sharedClient) Prefix() string          { return s.prefix }
+
+// TestSharedClient: an instance configured without addr uses the node's
+// shared Redis (DepClient), with its keys under the node's prefix and
+// "throttle:", and leaves the connection open when it is closed; an
+// instance with its own addr ignores the shared one.
+func TestSharedClient(t *testing.T) {
+	addr := redisAddr(t)
+	client := goredis.NewClient(&goredis.Options{Addr: addr})
+	t.Cleanup(func() { _ = client.Close() })
+	prefix := "latch-test:" + store.NewID() + ":"
+	loadWith := func(cfg string) *extension.Instances {
+		r := extension.NewRegistry()
+		r.Register(redis.Module())
+		set, err := r.Load(t.Context(), []extension.InstanceConfig{{Module: redis.ID, Config: json.RawMessage(cfg)}},
+			extension.LoadOptions{Deps: map[string]any{redis.DepClient: sharedClient{client, prefix}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return set
+	}
+	set := loadWith(`{}`)
+	inst, _ := set.Get(string(redis.ID))
+	th, _ := extension.As[throttle.Throttler](inst)
+	limit := abi.Limit{Rate: 1, PeriodMillis: 3_600_000}
+	if resp, err := throttle.Check(th.Allow(t.Context(), abi.AllowRequest{Tenant: "acme", Key: "k", Limit: limit})); err != nil || !resp.Allowed {
+		t.Fatalf("first request: %+v %v", resp, err)
+	}
+	keys, err := client.Keys(t.Context(), prefix+"*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) != 1 || !strings.HasPrefix(keys[0], prefix+"throttle:acme") {
+		t.Errorf("keys under the node's prefix: %q, want one starting %q", keys, prefix+"throttle:acme")
+	}
+	if err := set.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := client.Ping(t.Context()).Err(); err != nil {
+		t.Errorf("closing the instance closed the node's connection: %v", err)
+	}
+
+	// Its own address wins: an unreachable one fails, whatever the node has.
+	own := loadWith(`{"addr":"127.0.0.1:1","timeout_millis":100}`)
+	t.Cleanup(func() { _ = own.Close(t.Context()) })
+	inst, _ = own.Get(string(redis.ID))
+	th, _ = extension.As[throttle.Throttler](inst)
+	if _, err := th.Allow(t.Context(), abi.AllowRequest{Tenant: "acme", Key: "k", Limit: limit}); fault.CodeOf(err) != fault.CodeUnavailable {
+		t.Errorf("an instance with its own unreachable addr: %v, want unavailable", err)
 	}
 }

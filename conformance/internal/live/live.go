@@ -55,6 +55,17 @@ func build() (string, error) {
 	return binPath, buildErr
 }
 
+// Binary returns the path of the latch binary the servers run, built once
+// per test process, for tests that run other commands (latch migrate).
+func Binary(t testing.TB) string {
+	t.Helper()
+	bin, err := build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bin
+}
+
 // Server is a running latch serve.
 type Server struct {
 	// URL is the server's base URL (its public URL).
