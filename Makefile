@@ -133,6 +133,9 @@ plugins: ## build every plugins/*/ main package to ./bin/plugins/<name>.wasm (wa
 	else echo "plugins: built $$built module(s) in $(PLUGIN_DIR)"; fi
 	@# Native (go-plugin) builds of the plugins that have one.
 	$(GO) build -o $(PLUGIN_DIR)/ipallow ./plugins/ipallow
+	@# The ipallow bundle: its WASM module and its native binary for this platform (unsigned; sign it with latch bundle sign).
+	$(GO) run ./cmd/latch plugin pack -m plugins/ipallow/latch-bundle.yaml --wasm $(PLUGIN_DIR)/ipallow.wasm \
+		--native $(PLUGIN_DIR)/ipallow -o $(PLUGIN_DIR)/ipallow-1.0.0.bundle.tar.gz
 
 .PHONY: clean
 clean: ## remove build output (./bin, coverage files); keeps ./data

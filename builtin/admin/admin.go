@@ -195,6 +195,15 @@ func (a *API) table() []route {
 		{post, "/adaptive/try-it", "Run an adaptive script against a synthetic login and return its decisions", adaptive.TryItRequest{}, adaptive.TryItResult{}, ok, a.tryAdaptiveScript},
 		{get, "/adaptive/templates", "List the ready-made adaptive scripts", nil, list[adaptive.Template]{}, ok, a.listAdaptiveTemplates},
 
+		{get, "/flows", "List authentication flows (the latest version of each)", nil, list[flowJSON]{}, ok, a.listFlows},
+		{post, "/flows", "Create an authentication flow (version 1)", flowInput{}, flowJSON{}, created, a.createFlow},
+		{get, "/flows/:name", "Get the latest version of an authentication flow", nil, flowJSON{}, ok, a.getFlow},
+		{put, "/flows/:name", "Save a new version of an authentication flow (creates the flow when missing)", flowInput{}, flowJSON{}, ok, a.putFlow},
+		{del, "/flows/:name", "Delete every version of an authentication flow no client uses", nil, nil, none, a.deleteFlow},
+		{get, "/flows/:name/versions", "List every version of an authentication flow, oldest first", nil, list[flowJSON]{}, ok, a.listFlowVersions},
+		{get, "/flows/:name/versions/:version", "Get one version of an authentication flow", nil, flowJSON{}, ok, a.getFlowVersion},
+		{post, "/flows/:name/rollback", "Roll an authentication flow back: save a copy of an older version as the newest", rollbackInput{}, flowJSON{}, ok, a.rollbackFlow},
+
 		{get, "/bundles", "Plugin bundles: every stored version with its state, capabilities and grants", nil, list[bundleJSON]{}, ok, a.listBundles},
 		{post, "/bundles", "Install a plugin bundle (the .tar.gz archive as the body; ?grants=,&config=,&tenants=)", nil, bundleJSON{}, created, a.installBundle},
 		{put, "/bundles/:name", "Upgrade a plugin bundle live (the archive as the body; an upgrade asking for more needs ?grants=)", nil, bundleJSON{}, created, a.upgradeBundle},
@@ -202,6 +211,8 @@ func (a *API) table() []route {
 		{post, "/bundles/:name/rollback", "Roll a plugin bundle back to its previous version", nil, bundleJSON{}, ok, a.rollbackBundle},
 		{post, "/bundles/:name/enable", "Enable a plugin bundle", nil, bundleJSON{}, ok, a.enableBundle},
 		{post, "/bundles/:name/disable", "Disable a plugin bundle", nil, bundleJSON{}, ok, a.disableBundle},
+		{put, "/bundles/:name/tenants/:tenant", "Enable a plugin bundle for one more tenant", nil, bundleJSON{}, ok, a.enableBundleTenant},
+		{del, "/bundles/:name/tenants/:tenant", "Disable a plugin bundle for one tenant", nil, bundleJSON{}, ok, a.disableBundleTenant},
 		{del, "/bundles/:name", "Remove every version of a plugin bundle", nil, nil, none, a.removeBundle},
 
 		{get, "/extensions", "Extension modules, loaded instances with their health, and the tenant's enabled instances per kind", nil, extensionsJSON{}, ok, a.listExtensions},

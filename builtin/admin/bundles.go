@@ -42,8 +42,16 @@ type bundleJSON struct {
 	Capabilities []bundle.Capability `json:"capabilities"`
 	Grants       []string            `json:"grants"`
 	Tenants      []string            `json:"tenants,omitempty"`
-	Config       json.RawMessage     `json:"config,omitempty"`
-	InstalledAt  time.Time           `json:"installed_at"`
+	// Config is the configuration; every secret field that is set (the
+	// schema's writeOnly properties) reads as bundle.Mask.
+	Config json.RawMessage `json:"config,omitempty"`
+	// Secrets names the secret fields that are set.
+	Secrets []string `json:"secrets,omitempty"`
+	// Platforms are what the bundle runs on: "wasm" and os/arch pairs.
+	Platforms []string `json:"platforms"`
+	// PreviousVersion is the version this one replaced.
+	PreviousVersion string    `json:"previous_version,omitempty"`
+	InstalledAt     time.Time `json:"installed_at"`
 	// Running is true when this node runs this version.
 	Running bool `json:"running"`
 	// Health maps each of the running version's instances on this node
@@ -62,7 +70,8 @@ func (a *API) bundleJSON(v bundle.Version, running map[string]string) bundleJSON
 	out := bundleJSON{
 		Name: v.Name, Version: v.Version, ABIVersion: r.Manifest.ABIVersion, State: v.State, Digest: v.Digest,
 		Signer: r.Signer, Description: r.Manifest.Description, Extensions: r.Manifest.Extensions,
-		Capabilities: r.Manifest.Capabilities, Grants: r.Grants, Tenants: r.Tenants, Config: r.Config,
+		Capabilities: r.Manifest.Capabilities, Grants: r.Grants, Tenants: r.Tenants, Config: r.MaskedConfig(),
+		Secrets: r.SecretNames, Platforms: r.Manifest.Platforms(), PreviousVersion: r.PreviousVersion,
 		InstalledAt: v.Stored.InstalledAt, Running: running[v.Name] == v.Version,
 	}
 	if out.Extensions == nil {
@@ -254,6 +263,32 @@ func (a *API) setBundle(c *fiber.Ctx, enabled bool) error {
 	return a.answerBundle(c, b, v.Name, v.Version, fiber.StatusOK)
 }
 
+// enableBundleTenant and disableBundleTenant add a tenant to, or take one
+// from, the tenants that use the bundle.
+func (a *API) enableBundleTenant(c *fiber.Ctx) error  { return a.setBundleTenant(c, true) }
+func (a *API) disableBundleTenant(c *fiber.Ctx) error { return a.setBundleTenant(c, false) }
+
+func (a *API) setBundleTenant(c *fiber.Ctx, on bool) error {
+	b, err := a.bundles()
+	if err != nil {
+		return err
+	}
+	tenant := c.Params("tenant")
+	if err := checkName("tenant", tenant); err != nil {
+		return err
+	}
+	v, err := b.Manager().SetTenant(c.UserContext(), c.Params("name"), tenant, on)
+	if err != nil {
+		return bundleError(err)
+	}
+	action := "bundle.tenant_disable"
+	if on {
+		action = "bundle.tenant_enable"
+	}
+	a.audit(c, tenantOf(c).ID, event.Action(action), "bundle:"+v.Name, store.OutcomeSuccess, map[string]any{"version": v.Version, "tenant": tenant})
+	return a.answerBundle(c, b, v.Name, v.Version, fiber.StatusOK)
+}
+
 // configureBundle changes the configuration and tenants of the active
 // version.
 func (a *API) configureBundle(c *fiber.Ctx) error {
@@ -300,7 +335,7 @@ func bundleError(err error) error {
 	case errors.Is(err, bundle.ErrUnsigned), errors.Is(err, bundle.ErrBadSignature), errors.Is(err, bundle.ErrNotGranted):
 		return fault.New(fault.CodeForbidden, msg)
 	case errors.Is(err, bundle.ErrInvalidArchive), errors.Is(err, bundle.ErrInvalidManifest),
-		errors.Is(err, bundle.ErrInvalidConfig), errors.Is(err, bundle.ErrRefused):
+		errors.Is(err, bundle.ErrInvalidConfig), errors.Is(err, bundle.ErrRefused), errors.Is(err, bundle.ErrNoModule):
 		return fault.New(fault.CodeInvalidRequest, msg)
 	case errors.Is(err, bundle.ErrConflict):
 		return fault.New(fault.CodeConflict, msg)

@@ -199,6 +199,9 @@ func (a *API) createClient(c *fiber.Ctx) error {
 	if err := checkClientSettings(cl); err != nil {
 		return err
 	}
+	if err := a.checkFlowReference(c.UserContext(), cl); err != nil {
+		return err
+	}
 	plain, err := a.newClientSecret(cl, in.ClientSecret)
 	if err != nil {
 		return err
@@ -294,6 +297,9 @@ func (a *API) updateClient(c *fiber.Ctx) error {
 		return invalid("public", "cannot be changed; register a new client")
 	}
 	if err := checkClientSettings(cl); err != nil {
+		return err
+	}
+	if err := a.checkFlowReference(c.UserContext(), cl); err != nil {
 		return err
 	}
 	if cl, err = a.d.Store.UpdateClient(c.UserContext(), cl); err != nil {

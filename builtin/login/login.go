@@ -87,6 +87,7 @@ type Store interface {
 	GetRoleByName(ctx context.Context, tenantID, name string) (store.Role, error)
 	AssignRole(ctx context.Context, tenantID, roleID, kind, subjectID string) error
 	UnassignRole(ctx context.Context, tenantID, roleID, kind, subjectID string) error
+	GetFlow(ctx context.Context, tenantID, name string, version int64) (store.Flow, error)
 	store.Sessions
 	store.Tokens
 }

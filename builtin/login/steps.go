@@ -44,10 +44,17 @@ const maxScriptSize = 64 << 10
 type flowConfig struct {
 	Steps  []stepConfig `json:"steps"`
 	Script string       `json:"script,omitempty"`
+	// Flow names a stored flow to run instead (flowref.go); it stands
+	// alone.
+	Flow string `json:"flow,omitempty"`
 }
 
 type stepConfig struct {
 	Options []string `json:"options"`
+	// SubjectStep and AttributeStep mark the step whose user is the
+	// login's subject and whose attributes are released (scripts only).
+	SubjectStep   bool `json:"subject_step,omitempty"`
+	AttributeStep bool `json:"attribute_step,omitempty"`
 }
 
 // parseFlowConfig reads ClientSettingAuthentication.
@@ -75,6 +82,9 @@ func parseFlowConfig(v any) (*flowConfig, error) {
 	}
 	if len(fc.Steps) == 0 && fc.Script != "" {
 		return nil, fmt.Errorf("reading %s: a script needs steps to execute", ClientSettingAuthentication)
+	}
+	if err := checkFlowRef(&fc); err != nil {
+		return nil, fmt.Errorf("reading %s: %w", ClientSettingAuthentication, err)
 	}
 	return &fc, nil
 }
@@ -129,6 +139,9 @@ func (s *Service) flowConfigFor(ctx context.Context, t Tenant, f *flow) (*flowCo
 				name = cl.Name
 			}
 			fc, err := parseFlowConfig(cl.Settings[ClientSettingAuthentication])
+			if err == nil && fc != nil && fc.Flow != "" {
+				fc, err = s.storedFlow(ctx, t.ID, fc.Flow)
+			}
 			if err != nil {
 				return nil, "", err
 			}
@@ -193,7 +206,8 @@ func (s *Service) decide(c *fiber.Ctx, t Tenant, f *flow) (adaptive.Decision, er
 	}
 	steps := make([]adaptive.StepConfig, len(fc.Steps))
 	for i, st := range fc.Steps {
-		steps[i] = adaptive.StepConfig{Number: i + 1, Options: s.authOptions(t, st.Options)}
+		steps[i] = adaptive.StepConfig{Number: i + 1, Options: s.authOptions(t, st.Options),
+			SubjectStep: st.SubjectStep, AttributeStep: st.AttributeStep}
 	}
 	in := adaptive.Input{
 		FlowID: f.ID, Time: f.CreatedAt, TenantDomain: t.Name, ServiceProvider: appName,

@@ -5,8 +5,12 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -15,9 +19,12 @@ import (
 
 	"github.com/latchid/latch/abi"
 	"github.com/latchid/latch/kernel/bundle"
+	"github.com/latchid/latch/kernel/config"
 	"github.com/latchid/latch/kernel/extension"
 	"github.com/latchid/latch/kernel/fault"
 	"github.com/latchid/latch/kernel/plugin"
+	"github.com/latchid/latch/kernel/plugin/native"
+	"github.com/latchid/latch/kernel/secret"
 	"github.com/latchid/latch/kernel/store"
 	"github.com/latchid/latch/kernel/wasmhost"
 )
@@ -34,6 +41,11 @@ const (
 	bundleMaxInstances = 8
 	bundleMemoryPages  = 1024
 	bundleCallTimeout  = 5 * time.Second
+	// bundleProcesses is how many processes of a native bundle run.
+	bundleProcesses = 2
+	// bundleBinDir is the folder of the data dir where native binaries
+	// are extracted (0700, each binary 0500); it is emptied at start.
+	bundleBinDir = "bundles"
 )
 
 // bundleSet runs the plugin bundles stored in the database: it loads the
@@ -71,9 +83,9 @@ type bundleSet struct {
 type liveBundle struct {
 	version string
 	digest  string
-	raw     []byte // the stored record, to notice a change
-	rec     bundle.Record
-	shape   string // what needs a rebuild when it changes
+	raw     string        // the stored row's fingerprint, to notice a change
+	rec     bundle.Record // with the full configuration, secrets included
+	shape   string        // what needs a rebuild when it changes
 	t       *swapTransport
 	mods    []extension.Module
 }
@@ -84,9 +96,21 @@ func (n *Node) newBundleSet(e *extensions, configs []extension.InstanceConfig, o
 	if err != nil {
 		return nil, fmt.Errorf("bundles.trusted_keys: %w", err)
 	}
+	mk, err := secret.LoadOrCreateMasterKey(n.cfg.DataDir, n.cfg.MasterKey.Value(), n.log)
+	if err != nil {
+		return nil, fmt.Errorf("loading the master key to seal bundle secrets: %w", err)
+	}
+	box, err := bundle.NewSecretBox(mk)
+	if err != nil {
+		return nil, fmt.Errorf("bundle secrets: %w", err)
+	}
+	// Binaries left by an earlier run are stale: each load extracts its own.
+	if err := os.RemoveAll(binDir(n.cfg)); err != nil {
+		return nil, fmt.Errorf("clearing the native bundle folder: %w", err)
+	}
 	b := &bundleSet{n: n, ext: e, base: e.registry.Modules(), configs: configs, opts: opts, live: map[string]*liveBundle{}, seen: fingerprint(nil),
 		retiring: map[*extension.Instances]*time.Timer{}}
-	b.manager = &bundle.Manager{Store: n.store, Trust: trust, Check: b.check}
+	b.manager = &bundle.Manager{Store: n.store, Trust: trust, Check: b.check, Box: box, Platform: runtime.GOOS + "/" + runtime.GOARCH}
 	return b, nil
 }
 
@@ -198,7 +222,7 @@ func (b *bundleSet) Sync(ctx context.Context) error {
 	}
 	for name, row := range want {
 		lb, ok := b.live[name]
-		if ok && lb.digest == row.Digest && bytes.Equal(lb.raw, row.Manifest) {
+		if ok && lb.digest == row.Digest && lb.raw == fingerprint([]store.Bundle{row}) {
 			continue
 		}
 		next, gen, err := b.load(ctx, name, row.Version)
@@ -248,8 +272,11 @@ func (b *bundleSet) load(ctx context.Context, name, version string) (*liveBundle
 	if err != nil {
 		return nil, nil, err
 	}
-	rec, err := bundle.DecodeRecord(row.Manifest)
+	rec, err := bundle.RecordOf(row)
 	if err != nil {
+		return nil, nil, err
+	}
+	if rec.Config, _, err = b.manager.FullConfig(rec); err != nil {
 		return nil, nil, err
 	}
 	id := fmt.Sprintf("bundle/%s@%s", name, version)
@@ -257,21 +284,16 @@ func (b *bundleSet) load(ctx context.Context, name, version string) (*liveBundle
 	if err != nil {
 		return nil, nil, err
 	}
-	return &liveBundle{version: version, digest: row.Digest, raw: row.Manifest, rec: rec, shape: shape(rec)}, gen, nil
+	return &liveBundle{version: version, digest: row.Digest, raw: fingerprint([]store.Bundle{row}), rec: rec, shape: shape(rec)}, gen, nil
 }
 
-// loadModule loads a bundle's WASM module with the capabilities both asked
-// for in its manifest and granted, and checks that its description
-// declares what the manifest does.
+// loadModule loads a bundle's module with the capabilities both asked for
+// in its manifest and granted, and checks that its description declares
+// what the manifest does: the native binary for this node's platform when
+// the bundle has one (run out of process, under supervision), else the
+// WebAssembly module. rec carries the full configuration; its secret
+// fields are also answered by the secrets host call.
 func (b *bundleSet) loadModule(ctx context.Context, id string, bd *bundle.Bundle, rec bundle.Record) (*generation, error) {
-	wasm := bd.Module()
-	if wasm == nil {
-		return nil, errors.New("it has no WebAssembly module (native modules run on the go-plugin transport)")
-	}
-	host, err := b.host(ctx)
-	if err != nil {
-		return nil, err
-	}
 	var grants []string
 	for _, c := range bd.Manifest.CapabilityNames() {
 		if slices.Contains(rec.Grants, c) {
@@ -288,18 +310,34 @@ func (b *bundleSet) loadModule(ctx context.Context, id string, bd *bundle.Bundle
 		UserStores: func(_ context.Context, tenant string) []*extension.Instance {
 			return b.ext.Enabled(tenant, extension.KindUserStore)
 		},
-		HTTP: plugin.HTTPOptions{Hosts: bd.Manifest.Hosts()},
+		HTTP:    plugin.HTTPOptions{Hosts: bd.Manifest.Hosts()},
+		Secrets: secretValues(rec, grants),
+		Box:     b.manager.Box,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("host services: %w", err)
 	}
-	m, desc, err := plugin.LoadWASM(ctx, host, id, wasm, wasmhost.ModuleOptions{
-		MaxInstances:     bundleMaxInstances,
-		MemoryLimitPages: bundleMemoryPages,
-		CallTimeout:      bundleCallTimeout,
-		Grants:           grants,
-		HostCaller:       services,
-	})
+	var (
+		m    transport
+		desc abi.Description
+	)
+	if data, sum, ok := bd.Binary(b.manager.Platform); ok {
+		m, desc, err = b.startNative(ctx, id, data, sum, grants, services)
+	} else if wasm := bd.Module(); wasm != nil {
+		var host *wasmhost.Host
+		if host, err = b.host(ctx); err != nil {
+			return nil, err
+		}
+		m, desc, err = plugin.LoadWASM(ctx, host, id, wasm, wasmhost.ModuleOptions{
+			MaxInstances:     bundleMaxInstances,
+			MemoryLimitPages: bundleMemoryPages,
+			CallTimeout:      bundleCallTimeout,
+			Grants:           grants,
+			HostCaller:       services,
+		})
+	} else {
+		return nil, fmt.Errorf("%w: %s (it ships %s)", bundle.ErrNoModule, b.manager.Platform, strings.Join(bd.Manifest.Platforms(), ", "))
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -312,6 +350,90 @@ func (b *bundleSet) loadModule(ctx context.Context, id string, bd *bundle.Bundle
 		}
 	}
 	return &generation{m: m, desc: desc, version: bd.Manifest.Version}, nil
+}
+
+// secretValues are the configuration's secret fields for the secrets host
+// call, when granted: a string field as its text, any other as its JSON.
+func secretValues(rec bundle.Record, grants []string) map[string][]byte {
+	if !slices.Contains(grants, abi.CapabilitySecrets) || len(rec.SecretNames) == 0 {
+		return nil
+	}
+	var obj map[string]json.RawMessage
+	if json.Unmarshal(rec.Config, &obj) != nil {
+		return nil
+	}
+	out := map[string][]byte{}
+	for _, name := range rec.SecretNames {
+		v, ok := obj[name]
+		if !ok {
+			continue
+		}
+		var s string
+		if json.Unmarshal(v, &s) == nil {
+			out[name] = []byte(s)
+		} else {
+			out[name] = bytes.Clone(v)
+		}
+	}
+	return out
+}
+
+// binDir is the folder native bundle binaries are extracted to.
+func binDir(cfg config.Config) string {
+	dir := cfg.DataDir
+	if dir == "" {
+		dir = config.DefaultDataDir
+	}
+	return filepath.Join(dir, bundleBinDir)
+}
+
+// transport is a loaded module: a WASM module or a native plugin.
+type transport interface {
+	Call(ctx context.Context, payload []byte) ([]byte, error)
+	Close(ctx context.Context) error
+}
+
+// nativeBundle is a native bundle's supervised processes and the folder
+// its binary was extracted to, removed when it closes.
+type nativeBundle struct {
+	*native.Plugin
+	dir string
+}
+
+func (p nativeBundle) Close(ctx context.Context) error {
+	return errors.Join(p.Plugin.Close(ctx), os.RemoveAll(p.dir))
+}
+
+// startNative extracts a native binary into its own folder of the data
+// dir (0700, the binary 0500) and starts it under supervision; the binary
+// is checked against sum, the digest of the signed manifest, before every
+// start of a process.
+func (b *bundleSet) startNative(ctx context.Context, id string, data, sum []byte, grants []string, services *plugin.HostCalls) (transport, abi.Description, error) {
+	root := binDir(b.n.cfg)
+	if err := os.MkdirAll(root, 0o700); err != nil {
+		return nil, abi.Description{}, fmt.Errorf("creating %s: %w", root, err)
+	}
+	dir, err := os.MkdirTemp(root, strings.NewReplacer("/", "_", "@", "_", "#", "_").Replace(id)+"-")
+	if err != nil {
+		return nil, abi.Description{}, fmt.Errorf("creating the binary's folder: %w", err)
+	}
+	path := filepath.Join(dir, "plugin")
+	if err := os.WriteFile(path, data, 0o500); err != nil { //nolint:gosec // G306: the binary must be executable by the server
+		return nil, abi.Description{}, errors.Join(fmt.Errorf("extracting the binary: %w", err), os.RemoveAll(dir))
+	}
+	np, desc, err := native.Load(ctx, id, native.Options{
+		Command:     path,
+		Checksum:    sum,
+		Grants:      grants,
+		HostCaller:  services,
+		Logger:      b.n.log,
+		Processes:   bundleProcesses,
+		CallTimeout: bundleCallTimeout,
+	})
+	if err != nil {
+		return nil, abi.Description{}, errors.Join(err, os.RemoveAll(dir))
+	}
+	return nativeBundle{Plugin: np, dir: dir}, desc, nil
 }
 
 // host returns the node's WASM host, starting it when no plugin did.
@@ -541,6 +663,10 @@ func fingerprint(rows []store.Bundle) string {
 	h := sha256.New()
 	for _, r := range rows {
 		fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s\x00%x\x00", r.Name, r.Version, r.State, r.Digest, sha256.Sum256(r.Manifest))
+		if in := r.Install; in != nil {
+			fmt.Fprintf(h, "%q\x00%q\x00%x\x00%x\x00%s\x00%s\x00", in.Grants, in.Tenants, sha256.Sum256(in.Config),
+				sha256.Sum256(in.Secrets), in.Signer, in.PreviousVersion)
+		}
 	}
 	return hex.EncodeToString(h.Sum(nil))
 }
@@ -558,7 +684,7 @@ func shape(rec bundle.Record) string {
 
 // generation is one loaded version of a bundle's module.
 type generation struct {
-	m       *wasmhost.Module
+	m       transport
 	desc    abi.Description
 	version string
 

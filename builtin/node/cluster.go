@@ -321,6 +321,22 @@ func (s *announcingStore) DeleteBundle(ctx context.Context, name, version string
 	return err
 }
 
+func (s *announcingStore) PutFlow(ctx context.Context, f store.Flow) (store.Flow, error) {
+	out, err := s.Store.PutFlow(ctx, f)
+	if err == nil {
+		s.n.announce(ctx, notify.Change{Topic: notify.TopicFlows, Key: f.TenantID})
+	}
+	return out, err
+}
+
+func (s *announcingStore) DeleteFlow(ctx context.Context, tenantID, name string) error {
+	err := s.Store.DeleteFlow(ctx, tenantID, name)
+	if err == nil {
+		s.n.announce(ctx, notify.Change{Topic: notify.TopicFlows, Key: tenantID})
+	}
+	return err
+}
+
 func (s *announcingStore) KVPut(ctx context.Context, plugin, tenantID string, e store.KVEntry) error {
 	err := s.Store.KVPut(ctx, plugin, tenantID, e)
 	if err == nil && plugin == gateway.DenyNamespace {

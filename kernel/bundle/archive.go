@@ -62,6 +62,19 @@ func (b *Bundle) Digest() string {
 	return hex.EncodeToString(d[:])
 }
 
+// Binary returns the native binary for platform and its SHA-256.
+func (b *Bundle) Binary(platform string) (data, sum []byte, ok bool) {
+	n, ok := b.Manifest.NativeFor(platform)
+	if !ok {
+		return nil, nil, false
+	}
+	sum, err := hex.DecodeString(n.SHA256)
+	if err != nil {
+		return nil, nil, false
+	}
+	return b.Files[n.Path], sum, true
+}
+
 // Module returns the WebAssembly module, or nil when there is none.
 func (b *Bundle) Module() []byte {
 	if b.Manifest.Modules.WASM == "" {
@@ -198,6 +211,14 @@ func parse(files map[string][]byte) (*Bundle, error) {
 			return nil, fmt.Errorf("%w: the manifest names %q, which the archive lacks", ErrInvalidArchive, f)
 		}
 	}
+	for _, n := range m.Modules.Native {
+		if n.SHA256 == "" {
+			return nil, fmt.Errorf("%w: modules.native %s (%s) has no sha256 (pack the bundle with latch bundle pack)", ErrInvalidArchive, n.Platform(), n.Path)
+		}
+		if n.SHA256 != digests[n.Path] {
+			return nil, fmt.Errorf("%w: modules.native %s: %q does not match its sha256 in the manifest", ErrInvalidArchive, n.Platform(), n.Path)
+		}
+	}
 	b := &Bundle{Manifest: m, Files: files, Sums: sums}
 	if raw, ok := files[SignatureFile]; ok {
 		sig, err := ParseSignature(raw)
@@ -245,6 +266,20 @@ func parseSums(data []byte) (map[string]string, error) {
 func Pack(m Manifest, files map[string][]byte) ([]byte, error) {
 	if err := m.Check(); err != nil {
 		return nil, err
+	}
+	// The binaries' digests go into the signed manifest.
+	m.Modules.Native = slices.Clone(m.Modules.Native)
+	for i, n := range m.Modules.Native {
+		data, ok := files[n.Path]
+		if !ok {
+			return nil, fmt.Errorf("packing: the manifest names %q, which was not given", n.Path)
+		}
+		d := sha256.Sum256(data)
+		if sum := hex.EncodeToString(d[:]); n.SHA256 == "" {
+			m.Modules.Native[i].SHA256 = sum
+		} else if n.SHA256 != sum {
+			return nil, fmt.Errorf("packing: %q does not match the sha256 the manifest gives it", n.Path)
+		}
 	}
 	raw, err := m.Marshal()
 	if err != nil {

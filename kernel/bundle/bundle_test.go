@@ -8,13 +8,12 @@ import (
 	"crypto/ed25519"
 	"encoding/json"
 	"errors"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/latchid/latch/kernel/bundle"
 	"github.com/latchid/latch/kernel/store"
-	"github.com/latchid/latch/kernel/store/sqlite"
+	"github.com/latchid/latch/kernel/store/sqlite/sqlitetest"
 )
 
 func manifest(version string) bundle.Manifest {
@@ -226,14 +225,7 @@ func TestParseManifest(t *testing.T) {
 
 func TestLifecycle(t *testing.T) {
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "latch.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = st.Close() }()
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	st := sqlitetest.Open(t)
 	priv, pub := key(t)
 	trust, _ := bundle.NewTrust([]string{pub}, false)
 	m := &bundle.Manager{Store: st, Trust: trust}

@@ -6,8 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
+	"strings"
 
+	"github.com/latchid/latch/kernel/secret"
 	"github.com/latchid/latch/kernel/store"
 )
 
@@ -35,25 +38,38 @@ var (
 	ErrConflict = errors.New("bundle conflict")
 	// ErrRefused: the server's trial load refused the bundle.
 	ErrRefused = errors.New("bundle refused by the host")
+	// ErrNoModule: the bundle has no module this node can run (no
+	// WebAssembly module and no native binary for its os/arch).
+	ErrNoModule = errors.New("bundle has no module for this platform")
 )
 
-// Record is what an installation keeps beside the archive, stored as JSON
-// in store.Bundle.Manifest: the parsed manifest and the operator's
-// decisions.
+// Record is what an installation keeps beside the archive: the parsed
+// manifest and the operator's decisions. The decisions are stored in the
+// bundle row's own columns (store.BundleInstall); the whole record is also
+// kept as JSON in store.Bundle.Manifest, which is where the manifest is
+// read from and where an older build reads everything.
 type Record struct {
 	Manifest Manifest `json:"manifest"`
 	// Grants are the capabilities the operator granted.
 	Grants []string `json:"grants"`
-	// Config is the configuration of the bundle's instances.
+	// Config is the configuration of the bundle's instances without the
+	// values of its secret fields (Manifest.SecretFields).
 	Config json.RawMessage `json:"config,omitempty"`
 	// Tenants, when set, are the only tenants that use the bundle's
 	// extensions; empty means every tenant.
 	Tenants []string `json:"tenants,omitempty"`
 	// Signer is the KeyID of the signer ("" when installed unsigned).
 	Signer string `json:"signer,omitempty"`
+	// SecretNames are the secret fields that have a value.
+	SecretNames []string `json:"secret_names,omitempty"`
+	// PreviousVersion is the version this one replaced.
+	PreviousVersion string `json:"previous_version,omitempty"`
+	// Sealed is the secret fields' values, sealed (Manager.Secrets opens
+	// them); never part of the JSON.
+	Sealed []byte `json:"-"`
 }
 
-// DecodeRecord decodes store.Bundle.Manifest.
+// DecodeRecord decodes the JSON of store.Bundle.Manifest.
 func DecodeRecord(raw []byte) (Record, error) {
 	var r Record
 	if err := json.Unmarshal(raw, &r); err != nil {
@@ -62,8 +78,28 @@ func DecodeRecord(raw []byte) (Record, error) {
 	return r, nil
 }
 
+// RecordOf reads a stored version's record: the manifest from the JSON,
+// the decisions from their columns (or, on a row an older build wrote,
+// from the JSON too).
+func RecordOf(b store.Bundle) (Record, error) {
+	r, err := DecodeRecord(b.Manifest)
+	if err != nil {
+		return Record{}, err
+	}
+	if in := b.Install; in != nil {
+		r.Grants, r.Tenants, r.Config, r.Signer = in.Grants, in.Tenants, in.Config, in.Signer
+		r.Sealed, r.PreviousVersion = in.Secrets, in.PreviousVersion
+	}
+	if len(r.Sealed) == 0 {
+		r.SecretNames = nil
+	}
+	return r, nil
+}
+
 // Checker loads a verified bundle on trial (its module, with the grants
-// and configuration) and reports why it cannot run; nil to skip.
+// and configuration) and reports why it cannot run; nil to skip. The
+// record it gets carries the full configuration, secret values included:
+// it must not store or log it.
 type Checker func(ctx context.Context, b *Bundle, rec Record) error
 
 // Manager runs the bundle lifecycle over the store. Every operation checks
@@ -72,6 +108,13 @@ type Manager struct {
 	Store store.Bundles
 	Trust Trust
 	Check Checker
+	// Box seals the secret fields of configurations (NewSecretBox); a
+	// configuration with secrets is refused without it.
+	Box *secret.Box
+	// Platform is the GOOS/GOARCH this node runs ("linux/amd64"); a bundle
+	// with neither a WebAssembly module nor a native binary for it is
+	// refused. Empty skips the check.
+	Platform string
 }
 
 // Request is an install or upgrade.
@@ -104,7 +147,7 @@ func (m *Manager) Versions(ctx context.Context) ([]Version, error) {
 	}
 	out := make([]Version, 0, len(bs))
 	for _, b := range bs {
-		rec, err := DecodeRecord(b.Manifest)
+		rec, err := RecordOf(b)
 		if err != nil {
 			return nil, fmt.Errorf("bundle %s %s: %w", b.Name, b.Version, err)
 		}
@@ -141,8 +184,16 @@ func (m *Manager) prepare(ctx context.Context, req Request, installed *Version) 
 	if err != nil {
 		return nil, Record{}, err
 	}
+	if m.Platform != "" && !b.Manifest.Runs(m.Platform) {
+		return nil, Record{}, fmt.Errorf("%w: bundle %s %s has no module for %s (it ships %s)",
+			ErrNoModule, b.Manifest.Name, b.Manifest.Version, m.Platform, strings.Join(b.Manifest.Platforms(), ", "))
+	}
 	rec := Record{Manifest: b.Manifest, Grants: req.Grants, Config: req.Config, Tenants: req.Tenants, Signer: signer}
+	var kept map[string]json.RawMessage // the installed version's secrets
 	if installed != nil {
+		if kept, err = m.Secrets(installed.Record); err != nil {
+			return nil, Record{}, err
+		}
 		if rec.Grants == nil {
 			rec.Grants = installed.Record.Grants
 		}
@@ -168,14 +219,48 @@ func (m *Manager) prepare(ctx context.Context, req Request, installed *Version) 
 	if len(bytes.TrimSpace(rec.Config)) > 0 && !json.Valid(rec.Config) {
 		return nil, Record{}, fmt.Errorf("%w: config is not JSON", ErrInvalidConfig)
 	}
-	if err := b.Manifest.ValidateConfig(rec.Config); err != nil {
+	// Secret fields: a given value is taken, an absent or masked one keeps
+	// the installed version's.
+	public, given, err := splitConfig(rec.Config, b.Manifest.SecretFields())
+	if err != nil {
+		return nil, Record{}, err
+	}
+	secrets := map[string]json.RawMessage{}
+	for _, f := range b.Manifest.SecretFields() {
+		if v, ok := given[f]; ok && !isMask(v) {
+			secrets[f] = v
+		} else if v, ok := kept[f]; ok {
+			secrets[f] = v
+		}
+	}
+	full, err := mergeConfig(public, secrets)
+	if err != nil {
+		return nil, Record{}, err
+	}
+	if err := b.Manifest.ValidateConfig(full); err != nil {
+		// The schema's own message may quote a value; the secrets' must not
+		// leave the server, so it is left out when there are any.
+		if len(secrets) > 0 {
+			return nil, Record{}, fmt.Errorf("%w: bundle %s %s: config does not match the bundle's schema (the details are withheld because the configuration holds secrets %v)",
+				ErrInvalidConfig, b.Manifest.Name, b.Manifest.Version, slices.Sorted(maps.Keys(secrets)))
+		}
 		return nil, Record{}, fmt.Errorf("%w: bundle %s %s: %w", ErrInvalidConfig, b.Manifest.Name, b.Manifest.Version, err)
 	}
 	if m.Check != nil {
-		if err := m.Check(ctx, b, rec); err != nil {
+		trial := rec
+		trial.Config, trial.SecretNames = full, slices.Sorted(maps.Keys(secrets))
+		if err := m.Check(ctx, b, trial); err != nil {
+			if len(secrets) > 0 { // the module's message might quote a secret
+				return nil, Record{}, fmt.Errorf("%w: bundle %s %s: %s", ErrRefused, b.Manifest.Name, b.Manifest.Version, redact(err.Error(), secrets))
+			}
 			return nil, Record{}, fmt.Errorf("%w: bundle %s %s: %w", ErrRefused, b.Manifest.Name, b.Manifest.Version, err)
 		}
 	}
+	if rec.Sealed, err = m.seal(b.Manifest.Name, secrets); err != nil {
+		return nil, Record{}, err
+	}
+	rec.Config = public
+	rec.SecretNames = slices.Sorted(maps.Keys(secrets))
 	return b, rec, nil
 }
 
@@ -184,9 +269,15 @@ func (m *Manager) put(ctx context.Context, b *Bundle, rec Record, archive []byte
 	if err != nil {
 		return fmt.Errorf("encoding the bundle record: %w", err)
 	}
+	grants := rec.Grants
+	if grants == nil {
+		grants = []string{}
+	}
 	err = m.Store.PutBundle(ctx, store.Bundle{
 		Name: b.Manifest.Name, Version: b.Manifest.Version, ABIVersion: b.Manifest.ABIVersion,
 		Digest: b.Digest(), Manifest: raw, Archive: archive, State: state,
+		Install: &store.BundleInstall{Grants: grants, Tenants: rec.Tenants, Config: rec.Config, Secrets: rec.Sealed,
+			Signer: rec.Signer, PreviousVersion: rec.PreviousVersion},
 	})
 	if err != nil {
 		return fmt.Errorf("storing bundle %s %s: %w", b.Manifest.Name, b.Manifest.Version, err)
@@ -238,6 +329,7 @@ func (m *Manager) Upgrade(ctx context.Context, req Request) (Record, error) {
 	if err != nil {
 		return Record{}, err
 	}
+	rec.PreviousVersion = active.Version
 	// The new version first, then the old one steps back: a reader between
 	// the two sees two active versions and takes the latest installed.
 	if err := m.put(ctx, b, rec, req.Archive, active.State); err != nil {
@@ -320,6 +412,7 @@ func (m *Manager) Configure(ctx context.Context, name string, config json.RawMes
 	if err != nil {
 		return Version{}, err
 	}
+	rec.PreviousVersion = active.Record.PreviousVersion
 	if err := m.put(ctx, b, rec, full.Archive, active.State); err != nil {
 		return Version{}, err
 	}
@@ -345,4 +438,34 @@ func (m *Manager) Remove(ctx context.Context, name string) error {
 		}
 	}
 	return nil
+}
+
+// SetTenant enables (on) or disables the active version's extensions for
+// one tenant. A bundle used by every tenant (no tenant list) is enabled for
+// every tenant already; disabling one of its tenants, or the last tenant
+// of a list, is refused: limit the bundle with a tenant list, or disable
+// the whole bundle.
+func (m *Manager) SetTenant(ctx context.Context, name, tenant string, on bool) (Version, error) {
+	active, _, err := m.versionsOf(ctx, name)
+	if err != nil {
+		return Version{}, err
+	}
+	if active == nil {
+		return Version{}, fmt.Errorf("%w: %s", ErrNotInstalled, name)
+	}
+	tenants := slices.Clone(active.Record.Tenants)
+	has := slices.Contains(tenants, tenant)
+	switch {
+	case on && (len(tenants) == 0 || has), !on && len(tenants) > 0 && !has:
+		return *active, nil // nothing to change
+	case on:
+		tenants = append(tenants, tenant)
+	case len(tenants) == 0:
+		return Version{}, fmt.Errorf("%w: bundle %s is used by every tenant; give it a tenant list first (configure --tenant) to leave %s out", ErrConflict, name, tenant)
+	case len(tenants) == 1:
+		return Version{}, fmt.Errorf("%w: %s is the last tenant of bundle %s; disable the bundle instead", ErrConflict, tenant, name)
+	default:
+		tenants = slices.DeleteFunc(tenants, func(t string) bool { return t == tenant })
+	}
+	return m.Configure(ctx, name, nil, tenants)
 }

@@ -81,8 +81,8 @@ type Capability struct {
 type Modules struct {
 	// WASM is the WebAssembly module ("modules/pin.wasm").
 	WASM string `yaml:"wasm,omitempty" json:"wasm,omitempty"`
-	// Native lists native binaries per platform (for the out-of-process
-	// transport); this package only checks their digests.
+	// Native lists native binaries per platform, run out of process over
+	// the go-plugin transport.
 	Native []Native `yaml:"native,omitempty" json:"native,omitempty"`
 }
 
@@ -91,11 +91,49 @@ type Native struct {
 	OS   string `yaml:"os" json:"os"`
 	Arch string `yaml:"arch" json:"arch"`
 	Path string `yaml:"path" json:"path"`
+	// SHA256 is the lower-case hex SHA-256 of the binary. Pack fills it
+	// in; an archive must carry it, and the server checks the binary
+	// against it before every start of the process.
+	SHA256 string `yaml:"sha256,omitempty" json:"sha256,omitempty"`
+}
+
+// Platform is the binary's "os/arch".
+func (n Native) Platform() string { return n.OS + "/" + n.Arch }
+
+// NativeFor returns the native binary for platform ("linux/amd64").
+func (m Manifest) NativeFor(platform string) (Native, bool) {
+	for _, n := range m.Modules.Native {
+		if n.Platform() == platform {
+			return n, true
+		}
+	}
+	return Native{}, false
+}
+
+// Runs reports whether a node on platform can run the bundle: it has a
+// WebAssembly module or a native binary for that platform.
+func (m Manifest) Runs(platform string) bool {
+	_, ok := m.NativeFor(platform)
+	return ok || m.Modules.WASM != ""
+}
+
+// Platforms lists what the bundle runs on: "wasm" and each native
+// binary's os/arch.
+func (m Manifest) Platforms() []string {
+	var out []string
+	if m.Modules.WASM != "" {
+		out = append(out, "wasm")
+	}
+	for _, n := range m.Modules.Native {
+		out = append(out, n.Platform())
+	}
+	return out
 }
 
 var (
 	nameRE     = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,63}$`)
 	platformRE = regexp.MustCompile(`^[a-z0-9]{1,16}$`)
+	sha256RE   = regexp.MustCompile(`^[0-9a-f]{64}$`)
 	hostRE     = regexp.MustCompile(`^(\*\.)?[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?(:[0-9]{1,5})?$`)
 )
 
@@ -108,6 +146,20 @@ type manifestYAML struct {
 // ParseManifest decodes latch-bundle.yaml strictly (unknown keys are
 // refused) and checks it; every problem is reported, joined.
 func ParseManifest(data []byte) (Manifest, error) {
+	m, err := DecodeManifest(data)
+	if err != nil {
+		return Manifest{}, err
+	}
+	if err := m.Check(); err != nil {
+		return Manifest{}, err
+	}
+	return m, nil
+}
+
+// DecodeManifest decodes latch-bundle.yaml strictly (unknown keys are
+// refused) without checking it: a packer fills the modules in, then Pack
+// checks.
+func DecodeManifest(data []byte) (Manifest, error) {
 	if len(data) > MaxManifestSize {
 		return Manifest{}, fmt.Errorf("%w: %d bytes, more than %d", ErrInvalidManifest, len(data), MaxManifestSize)
 	}
@@ -128,9 +180,6 @@ func ParseManifest(data []byte) (Manifest, error) {
 			return Manifest{}, fmt.Errorf("%w: config_schema: not representable as JSON: %w", ErrInvalidManifest, err)
 		}
 		m.ConfigSchema = js
-	}
-	if err := m.Check(); err != nil {
-		return Manifest{}, err
 	}
 	return m, nil
 }
@@ -211,6 +260,9 @@ func (m Manifest) Check() error {
 		plats[n.OS+"/"+n.Arch] = true
 		if err := checkPath(n.Path); err != nil {
 			bad("modules.native[%d].path: %v", i, err)
+		}
+		if n.SHA256 != "" && !sha256RE.MatchString(n.SHA256) {
+			bad("modules.native[%d].sha256: want 64 lower-case hex digits", i)
 		}
 	}
 	return errors.Join(errs...)

@@ -50,6 +50,7 @@ type Store interface {
 	AuditLog
 	Bundles
 	PluginKV
+	Flows
 
 	// Migrate brings the schema to the version this build expects. It is
 	// safe to call on an up-to-date schema and safe to call from several
@@ -446,6 +447,9 @@ type Bundle struct {
 	// State is "enabled", "disabled" or "previous" (kept for roll back).
 	State       string
 	InstalledAt time.Time
+	// Install is the operator's decisions (bundles.go); nil on a row an
+	// older build wrote, whose decisions are only in Manifest.
+	Install *BundleInstall
 }
 
 // Bundles stores plugin bundles, keyed by (name, version).

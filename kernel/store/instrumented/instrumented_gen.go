@@ -177,6 +177,14 @@ func (s *Store) DeleteExpiredTokens(ctx context.Context, t time.Time) (int, erro
 	return r0, r1
 }
 
+// DeleteFlow times Store.DeleteFlow.
+func (s *Store) DeleteFlow(ctx context.Context, tenantID string, name string) error {
+	start := time.Now()
+	r0 := s.next.DeleteFlow(ctx, tenantID, name)
+	s.observe("DeleteFlow", start, r0)
+	return r0
+}
+
 // DeleteGroup times Store.DeleteGroup.
 func (s *Store) DeleteGroup(ctx context.Context, tenantID string, id string) error {
 	start := time.Now()
@@ -262,6 +270,14 @@ func (s *Store) GetConsent(ctx context.Context, tenantID string, userID string, 
 	start := time.Now()
 	r0, r1 := s.next.GetConsent(ctx, tenantID, userID, clientID)
 	s.observe("GetConsent", start, r1)
+	return r0, r1
+}
+
+// GetFlow times Store.GetFlow.
+func (s *Store) GetFlow(ctx context.Context, tenantID string, name string, version int64) (store.Flow, error) {
+	start := time.Now()
+	r0, r1 := s.next.GetFlow(ctx, tenantID, name, version)
+	s.observe("GetFlow", start, r1)
 	return r0, r1
 }
 
@@ -409,6 +425,22 @@ func (s *Store) ListEffectiveUserRoles(ctx context.Context, tenantID string, use
 	return r0, r1
 }
 
+// ListFlowVersions times Store.ListFlowVersions.
+func (s *Store) ListFlowVersions(ctx context.Context, tenantID string, name string) ([]store.Flow, error) {
+	start := time.Now()
+	r0, r1 := s.next.ListFlowVersions(ctx, tenantID, name)
+	s.observe("ListFlowVersions", start, r1)
+	return r0, r1
+}
+
+// ListFlows times Store.ListFlows.
+func (s *Store) ListFlows(ctx context.Context, tenantID string, p store.Page) ([]store.Flow, string, error) {
+	start := time.Now()
+	r0, r1, r2 := s.next.ListFlows(ctx, tenantID, p)
+	s.observe("ListFlows", start, r2)
+	return r0, r1, r2
+}
+
 // ListGroupMembers times Store.ListGroupMembers.
 func (s *Store) ListGroupMembers(ctx context.Context, tenantID string, groupID string, p store.Page) ([]store.User, string, error) {
 	start := time.Now()
@@ -503,6 +535,14 @@ func (s *Store) PutConsent(ctx context.Context, c store.Consent) error {
 	r0 := s.next.PutConsent(ctx, c)
 	s.observe("PutConsent", start, r0)
 	return r0
+}
+
+// PutFlow times Store.PutFlow.
+func (s *Store) PutFlow(ctx context.Context, f store.Flow) (store.Flow, error) {
+	start := time.Now()
+	r0, r1 := s.next.PutFlow(ctx, f)
+	s.observe("PutFlow", start, r1)
+	return r0, r1
 }
 
 // QueryAudit times Store.QueryAudit.

@@ -16,8 +16,12 @@ func testBundles(t *testing.T, s store.Store) {
 	alpha2 := store.Bundle{Name: "alpha", Version: "1.1.0", ABIVersion: "1", Digest: "sha256:ab",
 		Manifest: []byte(`{"name":"alpha","v":2}`), Archive: []byte("PK\x03\x04alpha-2"), State: "disabled",
 		InstalledAt: t0.Add(time.Minute)}
+	alpha2.Install = &store.BundleInstall{Grants: []string{"http", "kv"}, Tenants: []string{"acme", "globex"},
+		Config: []byte(`{"region":"eu"}`), Secrets: []byte{0x01, 0xfe, 0x00, 0x7f}, Signer: "0123456789abcdef",
+		PreviousVersion: "1.0.0"}
 	beta := store.Bundle{Name: "beta", Version: "0.1.0", ABIVersion: "1", Digest: "sha256:bb",
-		Manifest: []byte(`{}`), Archive: []byte{0, 1, 2}, State: "enabled", InstalledAt: t0.Add(-time.Minute)}
+		Manifest: []byte(`{}`), Archive: []byte{0, 1, 2}, State: "enabled", InstalledAt: t0.Add(-time.Minute),
+		Install: &store.BundleInstall{Grants: []string{}}}
 	// Installed out of order: the newer alpha first.
 	for _, b := range []store.Bundle{alpha2, beta, alpha1} {
 		ok(t, s.PutBundle(ctx, b), "PutBundle "+b.Name+" "+b.Version)
@@ -64,12 +68,21 @@ func testBundles(t *testing.T, s store.Store) {
 	is(t, s.PutBundle(ctx, store.Bundle{Version: "1", State: "enabled"}), store.ErrInvalid, "PutBundle without a name")
 	is(t, s.PutBundle(ctx, store.Bundle{Name: "gamma", State: "enabled"}), store.ErrInvalid, "PutBundle without a version")
 
-	// PutBundle replaces a stored version.
+	// PutBundle replaces a stored version, its install columns included.
 	beta.Digest, beta.Archive, beta.State = "sha256:bc", []byte("new"), "disabled"
+	beta.Install = &store.BundleInstall{Grants: []string{"kv"}, Tenants: []string{"acme"}, Config: []byte(`{}`), Signer: "k"}
 	ok(t, s.PutBundle(ctx, beta), "PutBundle again")
 	got, err = s.GetBundle(ctx, "beta", "0.1.0")
 	ok(t, err, "GetBundle")
 	same(t, "GetBundle after replacing", got, beta)
+
+	// A row without install columns (as an older build writes it) reads
+	// back without them; writing them later fills them.
+	beta.Install = nil
+	ok(t, s.PutBundle(ctx, beta), "PutBundle without install columns")
+	got, err = s.GetBundle(ctx, "beta", "0.1.0")
+	ok(t, err, "GetBundle")
+	same(t, "GetBundle of a row without install columns", got, beta)
 
 	ok(t, s.DeleteBundle(ctx, "alpha", "1.0.0"), "DeleteBundle")
 	_, err = s.GetBundle(ctx, "alpha", "1.0.0")

@@ -62,6 +62,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"AuditPaging", testAuditPaging},
 		{"Bundles", testBundles},
 		{"PluginKV", testPluginKV},
+		{"Flows", testFlows},
 		{"ConcurrentCreates", testConcurrentCreates},
 	}
 	for _, c := range cases {

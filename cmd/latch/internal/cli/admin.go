@@ -115,6 +115,7 @@ The server is --url / LATCH_URL (default http://127.0.0.1:8080).`,
 	pf.StringVar(&a.secret, "client-secret", os.Getenv("LATCH_ADMIN_CLIENT_SECRET"), "admin client secret")
 	cmd.AddCommand(newAdminUsersCmd(a), newAdminClientsCmd(a), newAdminTenantsCmd(a), newAdminGroupsCmd(a), newAdminRolesCmd(a),
 		newAdminExtensionsCmd(a), newAdminAuditCmd(a))
+	cmd.AddCommand(newAdminFlowsCmd(a))
 	return cmd
 }
 

@@ -11,6 +11,8 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -35,21 +37,11 @@ LATCH_ADMIN_CLIENT_SECRET).`,
 	remote := []*cobra.Command{
 		newBundleInstallCmd(a, false), newBundleInstallCmd(a, true), newBundleListCmd(a),
 		newBundleActionCmd(a, "rollback", "Roll a bundle back to its previous version"),
-		newBundleActionCmd(a, "enable", "Enable a bundle"),
-		newBundleActionCmd(a, "disable", "Disable a bundle"),
+		newBundleSwitchCmd(a, true), newBundleSwitchCmd(a, false),
 		newBundleConfigureCmd(a), newBundleRemoveCmd(a),
 	}
 	for _, c := range remote {
-		f := c.Flags()
-		f.StringVar(&a.base, "url", envOr("LATCH_URL", "http://127.0.0.1:8080"), "base URL of the server")
-		f.StringVar(&a.clientID, "client-id", envOr("LATCH_ADMIN_CLIENT_ID", "latch-admin"), "admin client id")
-		f.StringVar(&a.secret, "client-secret", os.Getenv("LATCH_ADMIN_CLIENT_SECRET"), "admin client secret")
-		c.PreRunE = func(*cobra.Command, []string) error {
-			if a.secret == "" {
-				return errors.New("no admin client secret: set LATCH_ADMIN_CLIENT_SECRET or pass --client-secret")
-			}
-			return nil
-		}
+		connectionFlags(c, a)
 	}
 	cmd.AddCommand(newBundleKeygenCmd(), newBundlePackCmd(), newBundleSignCmd(), newBundleInspectCmd())
 	cmd.AddCommand(remote...)
@@ -127,28 +119,101 @@ it is signed too.`,
 				}
 				files[f] = data
 			}
-			archive, err := bundle.Pack(m, files)
-			if err != nil {
-				return err
-			}
-			if keyFile != "" {
-				if archive, err = signWith(archive, keyFile); err != nil {
-					return err
-				}
-			}
-			if out == "" {
-				out = m.Name + "-" + m.Version + ".bundle.tar.gz"
-			}
-			if err := os.WriteFile(out, archive, 0o644); err != nil { //nolint:gosec // G306: a bundle is not secret
-				return fmt.Errorf("writing %s: %w", out, err)
-			}
-			fmt.Fprintln(cmd.OutOrStdout(), out)
-			return nil
+			return writeBundle(cmd.OutOrStdout(), m, files, keyFile, out)
 		},
 	}
 	cmd.Flags().StringVarP(&manifest, "manifest", "m", bundle.ManifestFile, "the manifest")
 	cmd.Flags().StringVarP(&out, "out", "o", "", "the archive to write (default NAME-VERSION.bundle.tar.gz)")
 	cmd.Flags().StringVar(&keyFile, "key", "", "sign with this private key (from keygen)")
+	return cmd
+}
+
+// writeBundle packs m and files into an archive, signs it with keyFile
+// when set, writes it to out (default NAME-VERSION.bundle.tar.gz) and
+// prints the file's name to w.
+func writeBundle(w io.Writer, m bundle.Manifest, files map[string][]byte, keyFile, out string) error {
+	archive, err := bundle.Pack(m, files)
+	if err != nil {
+		return err
+	}
+	if keyFile != "" {
+		if archive, err = signWith(archive, keyFile); err != nil {
+			return err
+		}
+	}
+	if out == "" {
+		out = m.Name + "-" + m.Version + ".bundle.tar.gz"
+	}
+	if err := os.WriteFile(out, archive, 0o644); err != nil { //nolint:gosec // G306: a bundle is not secret
+		return fmt.Errorf("writing %s: %w", out, err)
+	}
+	fmt.Fprintln(w, out)
+	return nil
+}
+
+// newPluginPackCmd is `latch plugin pack`: a bundle of a plugin's
+// WebAssembly module and its native binary for one platform (by default
+// this one), from a manifest whose modules it fills in.
+func newPluginPackCmd() *cobra.Command {
+	var manifest, out, keyFile, wasm, bin, goos, goarch string
+	cmd := &cobra.Command{
+		Use:   "pack",
+		Short: "Pack a plugin's WASM module and/or native binary into a bundle",
+		Long: `Pack a plugin into a bundle (docs/bundles.md): the manifest (its modules may be
+left out), the WebAssembly module given with --wasm (stored as
+modules/NAME.wasm) and the native binary given with --native, for --os/--arch
+(default this machine's; stored as bin/NAME-OS-ARCH, its SHA-256 written into
+the manifest). Modules the manifest names itself are read beside it. With --key
+the bundle is signed.
+
+  go build -o ipallow ./plugins/ipallow
+  latch plugin build plugins/ipallow -o ipallow.wasm
+  latch plugin pack -m plugins/ipallow/latch-bundle.yaml --native ipallow --wasm ipallow.wasm --key signer.key`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			raw, err := os.ReadFile(manifest) //nolint:gosec // G304: the operator names the manifest
+			if err != nil {
+				return fmt.Errorf("reading the manifest: %w", err)
+			}
+			m, err := bundle.DecodeManifest(raw)
+			if err != nil {
+				return err
+			}
+			files := map[string][]byte{}
+			given := map[string]string{} // archive path -> file
+			if wasm != "" {
+				m.Modules.WASM = "modules/" + m.Name + ".wasm"
+				given[m.Modules.WASM] = wasm
+			}
+			if bin != "" {
+				n := bundle.Native{OS: goos, Arch: goarch, Path: "bin/" + m.Name + "-" + goos + "-" + goarch}
+				m.Modules.Native = slices.DeleteFunc(m.Modules.Native, func(o bundle.Native) bool { return o.Platform() == n.Platform() })
+				m.Modules.Native = append(m.Modules.Native, n)
+				given[n.Path] = bin
+			}
+			dir := filepath.Dir(manifest)
+			for _, f := range m.Files() {
+				src, ok := given[f]
+				if !ok {
+					src = filepath.Join(dir, filepath.FromSlash(f))
+				}
+				data, err := os.ReadFile(src) //nolint:gosec // G304: the operator names the modules
+				if err != nil {
+					return fmt.Errorf("reading %s: %w", f, err)
+				}
+				files[f] = data
+			}
+			return writeBundle(cmd.OutOrStdout(), m, files, keyFile, out)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&manifest, "manifest", "m", bundle.ManifestFile, "the manifest")
+	f.StringVar(&wasm, "wasm", "", "the WebAssembly module to pack")
+	f.StringVar(&bin, "native", "", "the native binary to pack, built for --os/--arch")
+	f.StringVar(&goos, "os", runtime.GOOS, "the native binary's GOOS")
+	f.StringVar(&goarch, "arch", runtime.GOARCH, "the native binary's GOARCH")
+	f.StringVarP(&out, "out", "o", "", "the archive to write (default NAME-VERSION.bundle.tar.gz)")
+	f.StringVar(&keyFile, "key", "", "sign with this private key (from latch bundle keygen)")
 	return cmd
 }
 
@@ -353,6 +418,42 @@ func newBundleActionCmd(a *adminClient, action, short string) *cobra.Command {
 			return printJSON(cmd.OutOrStdout(), out)
 		},
 	}
+}
+
+// newBundleSwitchCmd is `bundle enable` or `bundle disable`: the whole
+// bundle, or with --tenant one tenant's use of it.
+func newBundleSwitchCmd(a *adminClient, on bool) *cobra.Command {
+	action, short := "disable", "Disable a bundle on every node, or with --tenant for one tenant"
+	if on {
+		action, short = "enable", "Enable a bundle on every node, or with --tenant for one more tenant"
+	}
+	var tenant string
+	cmd := &cobra.Command{
+		Use:   action + " NAME",
+		Short: short,
+		Long: short + `.
+With --tenant the bundle's extensions are added to, or taken from, the tenants
+that use them (a bundle installed without --tenant is used by every tenant:
+give it a list with configure --tenant first to leave one out). Every node
+applies the change within a second, without a restart.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			method, path := http.MethodPost, "/bundles/"+url.PathEscape(args[0])+"/"+action
+			if tenant != "" {
+				method, path = http.MethodDelete, "/bundles/"+url.PathEscape(args[0])+"/tenants/"+url.PathEscape(tenant)
+				if on {
+					method = http.MethodPut
+				}
+			}
+			var out map[string]any
+			if err := a.do(cmd.Context(), method, path, nil, nil, &out); err != nil {
+				return err
+			}
+			return printJSON(cmd.OutOrStdout(), out)
+		},
+	}
+	cmd.Flags().StringVar(&tenant, "tenant", "", "only this tenant's use of the bundle")
+	return cmd
 }
 
 func newBundleConfigureCmd(a *adminClient) *cobra.Command {

@@ -65,6 +65,8 @@ func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newAdminCmd(),
 		newPluginCmd(),
 		newBundleCmd(),
+		newApplyCmd(),
+		newExportCmd(),
 	)
 	return root
 }

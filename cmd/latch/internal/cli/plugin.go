@@ -42,6 +42,7 @@ func newPluginCmd() *cobra.Command {
 		Short: "Scaffold, build, inspect and test plugin modules (WASM)",
 	}
 	cmd.AddCommand(newPluginNewCmd(), newPluginBuildCmd(), newPluginInspectCmd(), newPluginTestCmd())
+	cmd.AddCommand(newPluginPackCmd(), newBundleSignCmd()) // bundle.go
 	return cmd
 }
 
