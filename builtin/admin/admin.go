@@ -224,5 +224,14 @@ func (a *API) table() []route {
 		{get, "/gateway/subscriptions", "List the clients subscribed to gateway APIs", nil, list[subscriptionJSON]{}, ok, a.listSubscriptions},
 		{post, "/gateway/subscriptions", "Subscribe a client to a gateway API", subscriptionInput{}, subscriptionJSON{}, created, a.createSubscription},
 		{del, "/gateway/subscriptions/:id", "Remove a subscription", nil, nil, none, a.deleteSubscription},
+		{get, "/gateway/apis", "List the gateway APIs stored in the database (merged with the routes file on every gateway node)", nil, list[gatewayDocJSON]{}, ok, a.listGatewayDocs(gatewayAPIs)},
+		{get, "/gateway/apis/:name", "Show a stored gateway API", nil, gatewayDocJSON{}, ok, a.getGatewayDoc(gatewayAPIs)},
+		{put, "/gateway/apis/:name", "Create or replace a stored gateway API (the routes file's API fields); in force on every gateway node within a second", gatewayDocInput{}, gatewayDocJSON{}, ok, a.putGatewayDoc(gatewayAPIs)},
+		{del, "/gateway/apis/:name", "Delete a stored gateway API", nil, nil, none, a.deleteGatewayDoc(gatewayAPIs)},
+		{get, "/gateway/upstreams", "List the gateway upstreams stored in the database", nil, list[gatewayDocJSON]{}, ok, a.listGatewayDocs(gatewayUpstreams)},
+		{get, "/gateway/upstreams/:name", "Show a stored gateway upstream", nil, gatewayDocJSON{}, ok, a.getGatewayDoc(gatewayUpstreams)},
+		{put, "/gateway/upstreams/:name", "Create or replace a stored gateway upstream (the routes file's upstream fields)", gatewayDocInput{}, gatewayDocJSON{}, ok, a.putGatewayDoc(gatewayUpstreams)},
+		{del, "/gateway/upstreams/:name", "Delete a stored gateway upstream", nil, nil, none, a.deleteGatewayDoc(gatewayUpstreams)},
+		{post, "/gateway/import", "Import an OpenAPI 3 document (YAML or JSON body) with x-latch-* extensions as a stored gateway API (?name=, ?upstream=, ?base_path=, ?dry_run=)", nil, gatewayDocJSON{}, created, a.importOpenAPI},
 	}
 }

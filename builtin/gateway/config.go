@@ -75,6 +75,8 @@ type Config struct {
 	// (never past the token's expiry); 0 means the default 30s, a negative
 	// value turns the cache off.
 	TokenCacheTTL time.Duration `yaml:"token_cache_ttl"`
+	// Tracing exports OpenTelemetry spans (see TracingConfig).
+	Tracing *TracingConfig `yaml:"tracing"`
 }
 
 // IssuerConfig is one trusted token issuer.
@@ -137,110 +139,119 @@ type IntrospectionConfig struct {
 // APIConfig is one published API.
 type APIConfig struct {
 	// Name identifies the API in metrics, deny policies and throttle keys.
-	Name string `yaml:"name"`
+	Name string `yaml:"name,omitempty"`
 	// Hosts, when set, limits the API to these Host header values.
-	Hosts []string `yaml:"hosts"`
+	Hosts []string `yaml:"hosts,omitempty"`
 	// BasePath is the path prefix of the API ("/orders").
-	BasePath string `yaml:"base_path"`
+	BasePath string `yaml:"base_path,omitempty"`
 	// Upstream names the upstream requests go to.
-	Upstream string `yaml:"upstream"`
+	Upstream string `yaml:"upstream,omitempty"`
 	// StripBasePath removes BasePath before forwarding.
-	StripBasePath bool `yaml:"strip_base_path"`
+	StripBasePath bool `yaml:"strip_base_path,omitempty"`
 	// Security says who may call; default: a valid token of any issuer.
-	Security SecurityConfig `yaml:"security"`
+	Security SecurityConfig `yaml:"security,omitempty"`
 	// Subscription requires the calling client (its client id claim) to
 	// hold a subscription to the API, managed through the admin API.
-	Subscription bool `yaml:"subscription"`
+	Subscription bool `yaml:"subscription,omitempty"`
 	// Throttle limits the API's traffic.
-	Throttle *ThrottleConfig `yaml:"throttle"`
+	Throttle *ThrottleConfig `yaml:"throttle,omitempty"`
 	// BackendJWT sends a signed JWT to the upstream.
-	BackendJWT *BackendJWTConfig `yaml:"backend_jwt"`
+	BackendJWT *BackendJWTConfig `yaml:"backend_jwt,omitempty"`
 	// RequestHeaders adds and removes headers before forwarding.
-	RequestHeaders HeaderOps `yaml:"request_headers"`
+	RequestHeaders HeaderOps `yaml:"request_headers,omitempty"`
 	// ResponseHeaders adds and removes headers of the response.
-	ResponseHeaders HeaderOps `yaml:"response_headers"`
+	ResponseHeaders HeaderOps `yaml:"response_headers,omitempty"`
 	// MaxBodyBytes caps request bodies. Default 10 MiB.
-	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	MaxBodyBytes int64 `yaml:"max_body_bytes,omitempty"`
 	// Routes are the API's operations; none means every path under
 	// BasePath with the API's settings.
-	Routes []RouteConfig `yaml:"routes"`
+	Routes []RouteConfig `yaml:"routes,omitempty"`
+	// CORS answers browsers' cross-origin requests (see CORSConfig).
+	CORS *CORSConfig `yaml:"cors,omitempty"`
+	// Policy is a CEL expression over request and claims that must hold
+	// for every request of the API (see docs/gateway.md); false is a 403.
+	Policy string `yaml:"policy,omitempty"`
 }
 
 // SecurityConfig says how callers authenticate.
 type SecurityConfig struct {
 	// None turns token validation off for the API or route.
-	None bool `yaml:"none"`
+	None bool `yaml:"none,omitempty"`
 	// Issuers limits accepted issuers by name; empty means all.
-	Issuers []string `yaml:"issuers"`
+	Issuers []string `yaml:"issuers,omitempty"`
 	// Audiences, when set, replaces the issuers' audiences.
-	Audiences []string `yaml:"audiences"`
+	Audiences []string `yaml:"audiences,omitempty"`
 	// Scopes must all be granted to the token.
-	Scopes []string `yaml:"scopes"`
+	Scopes []string `yaml:"scopes,omitempty"`
 }
 
 // RouteConfig is one operation of an API.
 type RouteConfig struct {
 	// Name identifies the route in metrics; default the method list and
 	// path.
-	Name string `yaml:"name"`
+	Name string `yaml:"name,omitempty"`
 	// Path below the API's base path: exact ("/items"), or a prefix when
 	// it ends in "/*" ("/items/*").
-	Path string `yaml:"path"`
+	Path string `yaml:"path,omitempty"`
 	// Methods limits the route; empty means any.
-	Methods []string `yaml:"methods"`
+	Methods []string `yaml:"methods,omitempty"`
 	// Rewrite replaces the matched path (for a prefix route, the prefix)
 	// in the forwarded request.
-	Rewrite string `yaml:"rewrite"`
+	Rewrite string `yaml:"rewrite,omitempty"`
 	// Scopes are required in addition to the API's.
-	Scopes []string `yaml:"scopes"`
+	Scopes []string `yaml:"scopes,omitempty"`
 	// Security, when set, replaces the API's.
-	Security *SecurityConfig `yaml:"security"`
+	Security *SecurityConfig `yaml:"security,omitempty"`
 	// Throttle, when set, applies in addition to the API's.
-	Throttle *ThrottleConfig `yaml:"throttle"`
+	Throttle *ThrottleConfig `yaml:"throttle,omitempty"`
+	// Policy is a CEL expression that must hold, in addition to the
+	// API's.
+	Policy string `yaml:"policy,omitempty"`
 }
 
 // HeaderOps edits headers.
 type HeaderOps struct {
 	// Add sets headers (replacing any value).
-	Add map[string]string `yaml:"add"`
+	Add map[string]string `yaml:"add,omitempty"`
 	// Remove deletes headers.
-	Remove []string `yaml:"remove"`
+	Remove []string `yaml:"remove,omitempty"`
 }
 
 // ThrottleConfig is a rate limit policy.
 type ThrottleConfig struct {
 	// Rate units per Period.
-	Rate int64 `yaml:"rate"`
+	Rate int64 `yaml:"rate,omitempty"`
 	// Period of the rate. Default 1s.
-	Period time.Duration `yaml:"period"`
+	Period time.Duration `yaml:"period,omitempty"`
 	// Burst is how many units may be spent at once; default Rate.
-	Burst int64 `yaml:"burst"`
+	Burst int64 `yaml:"burst,omitempty"`
 	// Key says what is counted: "api" (default), "route", "client",
-	// "user", "ip", "header:<name>" or "claim:<name>".
-	Key string `yaml:"key"`
+	// "user", "ip", "header:<name>", "claim:<name>" or "cel:<expression>"
+	// (a CEL expression over request and claims yielding the key string).
+	Key string `yaml:"key,omitempty"`
 	// Throttler names the throttler extension instance. Default
 	// "throttle.local"; "throttle.redis" shares one limit across nodes.
-	Throttler string `yaml:"throttler"`
+	Throttler string `yaml:"throttler,omitempty"`
 	// Fail is "closed" (default: refuse with 503 when the throttler cannot
 	// answer) or "open" (let the request through).
-	Fail string `yaml:"fail"`
+	Fail string `yaml:"fail,omitempty"`
 }
 
 // BackendJWTConfig is the JWT sent to the upstream.
 type BackendJWTConfig struct {
 	// Header carries the JWT. Default X-JWT-Assertion.
-	Header string `yaml:"header"`
+	Header string `yaml:"header,omitempty"`
 	// Issuer is the "iss" claim; default the node's public URL.
-	Issuer string `yaml:"issuer"`
+	Issuer string `yaml:"issuer,omitempty"`
 	// Audience is the "aud" claim; default the API name.
-	Audience string `yaml:"audience"`
+	Audience string `yaml:"audience,omitempty"`
 	// Lifetime bounds "exp"; never past the caller's token. Default 5m.
-	Lifetime time.Duration `yaml:"lifetime"`
+	Lifetime time.Duration `yaml:"lifetime,omitempty"`
 	// Algorithm of Latch's signing key; default the keys' default.
-	Algorithm string `yaml:"algorithm"`
+	Algorithm string `yaml:"algorithm,omitempty"`
 	// Claims lists the claims copied (after mapping); empty means every
 	// mapped claim.
-	Claims []string `yaml:"claims"`
+	Claims []string `yaml:"claims,omitempty"`
 }
 
 // UpstreamConfig is one backend service.
@@ -262,6 +273,23 @@ type UpstreamConfig struct {
 	MaxConcurrent int `yaml:"max_concurrent"`
 	// HealthCheck probes the endpoints.
 	HealthCheck *HealthCheckConfig `yaml:"health_check"`
+	// TLS configures https endpoints: the CA to trust and the client
+	// certificate to present (mTLS).
+	TLS *UpstreamTLSConfig `yaml:"tls"`
+}
+
+// UpstreamTLSConfig is the TLS of the calls to an upstream.
+type UpstreamTLSConfig struct {
+	// CAFile is a PEM bundle of the CAs that sign the upstream's server
+	// certificate; default the system's roots.
+	CAFile string `yaml:"ca_file"`
+	// CertFile and KeyFile are the PEM client certificate and key the
+	// gateway presents (mTLS); both or neither.
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// ServerName overrides the name checked in the server certificate
+	// (default the endpoint's host).
+	ServerName string `yaml:"server_name"`
 }
 
 // EndpointConfig is one address of an upstream.
@@ -371,6 +399,18 @@ func LoadConfig(path string) (*Config, error) {
 // ParseConfig decodes a routes file strictly and validates it, filling in
 // defaults.
 func ParseConfig(b []byte) (*Config, error) {
+	c, err := decodeConfig(b)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.validate(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	return c, nil
+}
+
+// decodeConfig decodes a routes file strictly, without validating it.
+func decodeConfig(b []byte) (*Config, error) {
 	if len(b) > MaxConfigBytes {
 		return nil, fmt.Errorf("%w: larger than %d bytes", ErrInvalidConfig, MaxConfigBytes)
 	}
@@ -387,9 +427,6 @@ func ParseConfig(b []byte) (*Config, error) {
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("%w: more than one YAML document", ErrInvalidConfig)
 	}
-	if err := c.validate(); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
-	}
 	return &c, nil
 }
 
@@ -397,6 +434,7 @@ var (
 	nameRe    = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$`)
 	headerRe  = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 	envNameRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	paramRe   = regexp.MustCompile(`^\{[A-Za-z0-9_.-]+\}$`)
 	// jwsAlgorithms are the asymmetric algorithms an issuer may pin.
 	// Symmetric (HS*) and "none" are never accepted: a JWKS publishes
 	// public keys, and an HMAC keyed with a public key is forgeable.
@@ -413,6 +451,9 @@ func (c *Config) validate() error {
 	}
 	if c.TokenCacheTTL == 0 {
 		c.TokenCacheTTL = DefaultTokenCacheTTL
+	}
+	if err := c.Tracing.validate(); err != nil {
+		return err
 	}
 	for i, p := range c.TrustedProxies {
 		if _, err := parsePrefix(p); err != nil {
@@ -474,6 +515,12 @@ func (c *Config) validate() error {
 		}
 		if err := validateThrottle(path+".throttle", a.Throttle); err != nil {
 			return err
+		}
+		if err := a.CORS.validate(path + ".cors"); err != nil {
+			return err
+		}
+		if _, err := compilePolicy(a.Policy); err != nil {
+			return fmt.Errorf("%s.policy: %w", path, err)
 		}
 		if err := validateHeaders(path+".request_headers", a.RequestHeaders); err != nil {
 			return err
@@ -636,6 +683,16 @@ func (r *RouteConfig) validate(path string, issuers map[string]bool) error {
 		(strings.Contains(r.Path, "*") && !strings.HasSuffix(r.Path, "/*")) || strings.Count(r.Path, "*") > 1 {
 		return fmt.Errorf("%s.path: must start with '/' and may end with '/*' (a prefix)", path)
 	}
+	if strings.ContainsAny(r.Path, "{}") {
+		if strings.Contains(r.Path, "*") {
+			return fmt.Errorf("%s.path: a template ({param} segments) cannot also be a prefix", path)
+		}
+		for _, seg := range strings.Split(r.Path[1:], "/") {
+			if strings.ContainsAny(seg, "{}") && !paramRe.MatchString(seg) {
+				return fmt.Errorf("%s.path: the segment %q must be a whole {param} (letters, digits, '_', '-', '.')", path, seg)
+			}
+		}
+	}
 	for i, m := range r.Methods {
 		if !headerRe.MatchString(m) || strings.ToUpper(m) != m {
 			return fmt.Errorf("%s.methods[%d]: %q is not an upper-case HTTP method", path, i, m)
@@ -652,6 +709,9 @@ func (r *RouteConfig) validate(path string, issuers map[string]bool) error {
 		if err := r.Security.validate(path+".security", issuers); err != nil {
 			return err
 		}
+	}
+	if _, err := compilePolicy(r.Policy); err != nil {
+		return fmt.Errorf("%s.policy: %w", path, err)
 	}
 	return validateThrottle(path+".throttle", r.Throttle)
 }
@@ -684,8 +744,12 @@ func validateThrottle(path string, t *ThrottleConfig) error {
 		if arg == "" || (k == "header" && !headerRe.MatchString(arg)) {
 			return fmt.Errorf("%s.key: %q needs a name (%s:<name>)", path, k, k)
 		}
+	case "cel":
+		if _, err := compileKey(arg); err != nil {
+			return fmt.Errorf("%s.key: %w", path, err)
+		}
 	default:
-		return fmt.Errorf("%s.key: %q is not api, route, client, user, ip, header:<name> or claim:<name>", path, t.Key)
+		return fmt.Errorf("%s.key: %q is not api, route, client, user, ip, header:<name>, claim:<name> or cel:<expression>", path, t.Key)
 	}
 	if t.Throttler == "" {
 		t.Throttler = DefaultThrottler
@@ -800,6 +864,9 @@ func (u *UpstreamConfig) validate(path string) error {
 	}
 	if u.MaxConcurrent < 0 {
 		return fmt.Errorf("%s.max_concurrent: must be >= 0", path)
+	}
+	if t := u.TLS; t != nil && (t.CertFile == "") != (t.KeyFile == "") {
+		return fmt.Errorf("%s.tls: cert_file and key_file go together", path)
 	}
 	if h := u.HealthCheck; h != nil {
 		if !strings.HasPrefix(h.Path, "/") {

@@ -2,14 +2,17 @@
 // declared in a routes file (YAML) in front of upstream services and, for
 // every request, runs the short form of the pipeline:
 //
-//	match route -> deny (IP, CIDR, API) -> validate token (JWKS per issuer)
-//	-> deny (client, user) -> scopes -> throttle -> backend JWT (claims
-//	mapped by the tenant's ClaimMappers) -> proxy (timeouts, retries,
-//	circuit breaker, concurrency cap, health-checked weighted endpoints)
+//	match route -> CORS (preflights answered) -> deny (IP, CIDR, API)
+//	-> validate token (JWKS per issuer) -> deny (client, user) -> scopes
+//	-> CEL policies -> throttle -> backend JWT (claims mapped by the
+//	tenant's ClaimMappers) -> proxy (timeouts, retries, circuit breaker,
+//	concurrency cap, health-checked weighted endpoints, mTLS, trace
+//	context)
 //
-// The routes file is watched and hot-reloaded: a file that fails to parse
-// or validate is refused and the running configuration stays; requests in
-// flight finish on the configuration they started with.
+// The routes file, merged with the APIs and upstreams stored through the
+// admin API (stored.go), is watched and hot-reloaded: a configuration that
+// fails to parse or validate is refused and the running one stays;
+// requests in flight finish on the configuration they started with.
 //
 // # Why net/http and httputil.ReverseProxy
 //
@@ -26,6 +29,7 @@ package gateway
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -47,6 +51,9 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/latchid/latch/abi"
 	"github.com/latchid/latch/kernel/extension"
@@ -74,22 +81,30 @@ type Deps struct {
 	Log *slog.Logger
 	// Registerer receives the metrics; nil discards.
 	Registerer prometheus.Registerer
+	// TracerProvider, when set, receives the spans in place of the routes
+	// file's tracing exporter.
+	TracerProvider trace.TracerProvider
 }
 
 // Gateway is the proxy handler with its current configuration.
 type Gateway struct {
-	d       Deps
-	path    string
-	m       *metrics
-	deny    *denyList
-	signer  *backendSigner
-	rt      atomic.Pointer[runtime]
-	hash    [32]byte
-	reload  sync.Mutex
+	d      Deps
+	path   string
+	m      *metrics
+	deny   *denyList
+	signer *backendSigner
+	rt     atomic.Pointer[runtime]
+	hash   [32]byte
+	reload sync.Mutex
+	// badHash is the last state (routes file and stored documents)
+	// refused, so that pollers report a bad state once.
+	badHash [32]byte
 	pollDur atomic.Int64
 	// jwks keeps the key caches across reloads, by issuer name and
 	// jwks_uri, so that a reload does not refetch every issuer's keys.
 	jwks map[string]*jwksCache
+	// tr is the tracing of the current configuration; nil: none.
+	tr atomic.Pointer[tracing]
 }
 
 // New loads the routes file at path and builds the gateway; it fetches every
@@ -103,14 +118,27 @@ func New(ctx context.Context, d Deps, path string) (*Gateway, error) {
 		return nil, err
 	}
 	g := &Gateway{d: d, path: path, m: m, jwks: map[string]*jwksCache{}}
+	if d.TracerProvider != nil {
+		g.tr.Store(tracingOf(d.TracerProvider))
+	}
 	g.deny = newDenyList(d.KV, d.TenantID, d.Log)
 	g.signer = &backendSigner{keys: d.Keys, tenant: d.TenantID, tenantNm: d.TenantName, publicURL: d.PublicURL,
 		mappers: d.ClaimMappers, cache: map[bjwtKey]bjwtEntry{}}
-	b, cfg, err := g.read()
+	b, err := g.readFile()
 	if err != nil {
 		return nil, err
 	}
-	if err := g.apply(ctx, b, cfg); err != nil {
+	st, err := g.loadStored(ctx)
+	if err != nil {
+		d.Log.WarnContext(ctx, "reading the stored gateway APIs failed; starting with the routes file alone", "err", err)
+		st = nil
+	}
+	cfg, skipped, err := merge(b, st)
+	if err != nil {
+		return nil, fmt.Errorf("routes file %s: %w", path, err)
+	}
+	g.warnSkipped(ctx, skipped)
+	if err := g.apply(ctx, stateHash(b, st), cfg); err != nil {
 		return nil, err
 	}
 	if err := g.deny.load(ctx); err != nil {
@@ -119,27 +147,32 @@ func New(ctx context.Context, d Deps, path string) (*Gateway, error) {
 	return g, nil
 }
 
-// read reads and validates the routes file.
-func (g *Gateway) read() ([]byte, *Config, error) {
+// readFile reads the routes file.
+func (g *Gateway) readFile() ([]byte, error) {
 	b, err := os.ReadFile(g.path)
 	if err != nil {
-		return nil, nil, fmt.Errorf("reading routes file: %w", err)
+		return nil, fmt.Errorf("reading routes file: %w", err)
 	}
-	cfg, err := ParseConfig(b)
-	if err != nil {
-		return nil, nil, fmt.Errorf("routes file %s: %w", g.path, err)
+	return b, nil
+}
+
+func (g *Gateway) warnSkipped(ctx context.Context, skipped []string) {
+	for _, s := range skipped {
+		g.d.Log.WarnContext(ctx, "a stored gateway document is left out: the routes file uses its name", "name", s)
 	}
-	return b, cfg, nil
 }
 
 // apply builds the runtime of cfg and swaps it in.
-func (g *Gateway) apply(ctx context.Context, b []byte, cfg *Config) error {
+func (g *Gateway) apply(ctx context.Context, hash [32]byte, cfg *Config) error {
+	if err := g.applyTracing(ctx, cfg.Tracing); err != nil {
+		return err
+	}
 	rt, err := g.build(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	old := g.rt.Swap(rt)
-	g.hash = sha256.Sum256(b)
+	g.hash = hash
 	g.pollDur.Store(int64(cfg.DenyPollInterval))
 	if old != nil {
 		// In-flight requests hold old and finish on its transports; only
@@ -149,26 +182,96 @@ func (g *Gateway) apply(ctx context.Context, b []byte, cfg *Config) error {
 	return nil
 }
 
-// Reload re-reads the routes file. A file that fails to read, parse or
-// validate is refused: the error is returned and the running configuration
-// stays.
-func (g *Gateway) Reload(ctx context.Context) error {
-	g.reload.Lock()
-	defer g.reload.Unlock()
-	b, cfg, err := g.read()
-	if err == nil && sha256.Sum256(b) == g.hash {
+// applyTracing starts the exporter of a changed tracing configuration and
+// stops the previous one (after flushing its spans).
+func (g *Gateway) applyTracing(ctx context.Context, c *TracingConfig) error {
+	if g.d.TracerProvider != nil {
 		return nil
 	}
-	if err == nil {
-		err = g.apply(ctx, b, cfg)
+	want := TracingConfig{Exporter: ExporterNone}
+	if c != nil {
+		want = *c
 	}
+	cur := g.tr.Load()
+	if (cur == nil && want.Exporter == ExporterNone) || (cur != nil && cur.cfg == want) {
+		return nil
+	}
+	next, err := newTracing(ctx, &want)
 	if err != nil {
-		g.m.reloads.WithLabelValues("error").Inc()
 		return err
 	}
+	g.tr.Store(next)
+	if cur != nil && cur.shutdown != nil {
+		go func() {
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			_ = cur.shutdown(sctx)
+		}()
+	}
+	return nil
+}
+
+// Reload re-reads the routes file and the stored APIs and upstreams. A
+// state that fails to read, parse or validate is refused: the error is
+// returned and the running configuration stays.
+func (g *Gateway) Reload(ctx context.Context) error {
+	_, err := g.reloadState(ctx)
+	return err
+}
+
+// reloadState is Reload; fresh reports whether err is news (not the
+// refusal of a state already refused).
+func (g *Gateway) reloadState(ctx context.Context) (fresh bool, err error) {
+	g.reload.Lock()
+	defer g.reload.Unlock()
+	b, err := g.readFile()
+	if err != nil {
+		g.m.reloads.WithLabelValues("error").Inc()
+		return true, err
+	}
+	st, err := g.loadStored(ctx)
+	if err != nil {
+		return true, err
+	}
+	h := stateHash(b, st)
+	if h == g.hash {
+		return false, nil
+	}
+	cfg, skipped, err := merge(b, st)
+	if err != nil {
+		err = fmt.Errorf("routes file %s: %w", g.path, err)
+	} else {
+		err = g.apply(ctx, h, cfg)
+	}
+	if err != nil {
+		fresh = h != g.badHash
+		if fresh {
+			g.m.reloads.WithLabelValues("error").Inc()
+		}
+		g.badHash = h
+		return fresh, err
+	}
+	g.warnSkipped(ctx, skipped)
 	g.m.reloads.WithLabelValues("ok").Inc()
 	g.d.Log.InfoContext(ctx, "gateway routes reloaded", "file", g.path)
-	return nil
+	return true, nil
+}
+
+// runStored follows the stored APIs and upstreams: it reloads every deny
+// poll interval (a no-op when nothing changed).
+func (g *Gateway) runStored(ctx context.Context) {
+	for {
+		t := time.NewTimer(time.Duration(g.pollDur.Load()))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		if fresh, err := g.reloadState(ctx); err != nil && fresh && ctx.Err() == nil {
+			g.d.Log.ErrorContext(ctx, "refusing the changed gateway configuration; the running configuration stays", "err", err)
+		}
+	}
 }
 
 // Run keeps the gateway current until ctx is done: it polls the routes file
@@ -177,6 +280,7 @@ func (g *Gateway) Reload(ctx context.Context) error {
 // the deny policies every deny_poll_interval.
 func (g *Gateway) Run(ctx context.Context) {
 	go g.deny.run(ctx, func() time.Duration { return time.Duration(g.pollDur.Load()) })
+	go g.runStored(ctx)
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	var lastMod time.Time
@@ -185,6 +289,11 @@ func (g *Gateway) Run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			g.rt.Load().close()
+			if tr := g.tr.Load(); tr != nil && tr.shutdown != nil {
+				sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+				_ = tr.shutdown(sctx)
+				cancel()
+			}
 			return
 		case <-t.C:
 		}
@@ -197,7 +306,7 @@ func (g *Gateway) Run(ctx context.Context) {
 			continue
 		}
 		lastMod, lastSize = fi.ModTime(), fi.Size()
-		if err := g.Reload(ctx); err != nil {
+		if fresh, err := g.reloadState(ctx); err != nil && fresh {
 			g.d.Log.ErrorContext(ctx, "refusing the changed routes file; the running configuration stays", "err", err)
 		}
 	}
@@ -231,9 +340,18 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener, drain time.Duratio
 	return nil
 }
 
-// ReloadDeny re-reads the deny policies now (the admin API may call it after
-// a change so that this node applies it at once).
-func (g *Gateway) ReloadDeny(ctx context.Context) error { return g.deny.load(ctx) }
+// ReloadDeny re-reads the deny policies and the stored APIs and upstreams
+// now (the admin API calls it after a change, and the cluster's change
+// notification on every other node, so that the change applies at once).
+func (g *Gateway) ReloadDeny(ctx context.Context) error {
+	if err := g.deny.load(ctx); err != nil {
+		return err
+	}
+	if fresh, err := g.reloadState(ctx); err != nil && fresh {
+		g.d.Log.ErrorContext(ctx, "refusing the changed gateway configuration; the running configuration stays", "err", err)
+	}
+	return nil
+}
 
 // runtime is one configuration, built and immutable.
 type runtime struct {
@@ -260,16 +378,20 @@ type apiRT struct {
 	up       *upstream
 	proxy    *httputil.ReverseProxy
 	throttle *throttleRT
+	cors     *corsRT
 }
 
 type routeRT struct {
 	name      string
-	exact     string // exact path, or
-	prefix    string // prefix (with trailing '/')
+	exact     string   // exact path, or
+	prefix    string   // prefix (with trailing '/'), or
+	segments  []string // a template's segments, "" standing for a {param}
+	literals  int      // the template's literal segments
 	methods   []string
 	rewrite   string
 	sec       secRT
 	throttles []*throttleRT
+	policies  []*policy
 }
 
 type secRT struct {
@@ -284,7 +406,8 @@ type throttleRT struct {
 	limit abi.Limit
 	kind  string
 	arg   string
-	scope string // "api" or the route name, in keys
+	scope string  // "api" or the route name, in keys
+	expr  *policy // the key expression of kind "cel"
 }
 
 func (g *Gateway) build(ctx context.Context, cfg *Config) (*runtime, error) {
@@ -336,7 +459,12 @@ func (g *Gateway) build(ctx context.Context, cfg *Config) (*runtime, error) {
 	}
 	for i := range cfg.Upstreams {
 		uc := cfg.Upstreams[i]
-		rt.upstreams[uc.Name] = newUpstream(uc, g.d.Log, g.m)
+		u, err := newUpstream(uc, g.d.Log, g.m)
+		if err != nil {
+			rt.close()
+			return nil, fmt.Errorf("%w: upstreams %q: %w", ErrInvalidConfig, uc.Name, err)
+		}
+		rt.upstreams[uc.Name] = u
 	}
 	for i := range cfg.APIs {
 		ac := &cfg.APIs[i]
@@ -359,6 +487,12 @@ func (g *Gateway) build(ctx context.Context, cfg *Config) (*runtime, error) {
 			}
 			a.throttle = t
 		}
+		a.cors = newCORS(ac.CORS)
+		apiPolicy, err := compilePolicy(ac.Policy)
+		if err != nil {
+			rt.close()
+			return nil, fmt.Errorf("%w: apis %q policy: %w", ErrInvalidConfig, ac.Name, err)
+		}
 		apiSec := secOf(ac.Security)
 		routes := ac.Routes
 		if len(routes) == 0 {
@@ -369,6 +503,15 @@ func (g *Gateway) build(ctx context.Context, cfg *Config) (*runtime, error) {
 			r := &routeRT{name: rc.Name, methods: rc.Methods, rewrite: rc.Rewrite, sec: apiSec}
 			if p, ok := strings.CutSuffix(rc.Path, "*"); ok {
 				r.prefix = p
+			} else if strings.Contains(rc.Path, "{") {
+				for _, seg := range strings.Split(rc.Path[1:], "/") {
+					if strings.HasPrefix(seg, "{") {
+						seg = ""
+					} else {
+						r.literals++
+					}
+					r.segments = append(r.segments, seg)
+				}
 			} else {
 				r.exact = rc.Path
 			}
@@ -378,6 +521,17 @@ func (g *Gateway) build(ctx context.Context, cfg *Config) (*runtime, error) {
 			r.sec.scopes = append(slices.Clone(r.sec.scopes), rc.Scopes...)
 			if a.throttle != nil {
 				r.throttles = append(r.throttles, a.throttle)
+			}
+			if apiPolicy != nil {
+				r.policies = append(r.policies, apiPolicy)
+			}
+			rp, err := compilePolicy(rc.Policy)
+			if err != nil {
+				rt.close()
+				return nil, fmt.Errorf("%w: apis %q routes %q policy: %w", ErrInvalidConfig, ac.Name, rc.Name, err)
+			}
+			if rp != nil {
+				r.policies = append(r.policies, rp)
 			}
 			if rc.Throttle != nil {
 				t, err := g.throttleRT(rc.Throttle, rc.Name)
@@ -430,7 +584,15 @@ func (g *Gateway) throttleRT(c *ThrottleConfig, scope string) (*throttleRT, erro
 		return nil, err
 	}
 	kind, arg, _ := strings.Cut(c.Key, ":")
-	return &throttleRT{cfg: c, limit: l, kind: kind, arg: arg, scope: scope}, nil
+	t := &throttleRT{cfg: c, limit: l, kind: kind, arg: arg, scope: scope}
+	if kind == "cel" {
+		expr, err := compileKey(arg)
+		if err != nil {
+			return nil, err
+		}
+		t.expr = expr
+	}
+	return t, nil
 }
 
 // match finds the API and route of r. It returns the API alone when the
@@ -456,6 +618,8 @@ func (rt *runtime) match(r *http.Request) (*apiRT, *routeRT, string, bool) {
 			switch {
 			case rr.exact != "":
 				hit = rest == rr.exact
+			case rr.segments != nil:
+				hit = rr.matchTemplate(rest)
 			default:
 				hit = strings.HasPrefix(rest, rr.prefix) || rest+"/" == rr.prefix
 			}
@@ -466,7 +630,7 @@ func (rt *runtime) match(r *http.Request) (*apiRT, *routeRT, string, bool) {
 			if len(rr.methods) > 0 && !slices.Contains(rr.methods, r.Method) {
 				continue
 			}
-			if best == nil || (best.exact == "" && rr.exact != "") || (best.exact == "" && rr.exact == "" && len(rr.prefix) > len(best.prefix)) {
+			if best == nil || rr.rank() > best.rank() || (rr.rank() == best.rank() && rr.finer(best)) {
 				best = rr
 			}
 		}
@@ -478,6 +642,68 @@ func (rt *runtime) match(r *http.Request) (*apiRT, *routeRT, string, bool) {
 		}
 	}
 	return nil, nil, "", false
+}
+
+// template is the route's path with {} for each parameter.
+func (r *routeRT) template() string {
+	var b strings.Builder
+	for _, s := range r.segments {
+		b.WriteByte('/')
+		if s == "" {
+			s = "{}"
+		}
+		b.WriteString(s)
+	}
+	return b.String()
+}
+
+// rank orders kinds of route: exact paths before templates before
+// prefixes.
+func (r *routeRT) rank() int {
+	switch {
+	case r.exact != "":
+		return 2
+	case r.segments != nil:
+		return 1
+	}
+	return 0
+}
+
+// finer reports whether r is more specific than o, a route of its rank.
+func (r *routeRT) finer(o *routeRT) bool {
+	if r.segments != nil {
+		return r.literals > o.literals
+	}
+	return len(r.prefix) > len(o.prefix)
+}
+
+// matchTemplate reports whether path matches the template: as many
+// segments, literal ones equal, a {param} any non-empty segment.
+func (r *routeRT) matchTemplate(path string) bool {
+	rest := path[1:]
+	for i, seg := range r.segments {
+		var part string
+		if i == len(r.segments)-1 {
+			part, rest = rest, ""
+			if strings.Contains(part, "/") {
+				return false
+			}
+		} else {
+			var ok bool
+			part, rest, ok = strings.Cut(rest, "/")
+			if !ok {
+				return false
+			}
+		}
+		if seg == "" {
+			if part == "" {
+				return false
+			}
+		} else if part != seg {
+			return false
+		}
+	}
+	return true
 }
 
 // underBase returns path below base ("/" at least) and whether path is
@@ -505,15 +731,36 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no API is published at this path")
 		return
 	}
+	if a.cors != nil {
+		// Preflights are answered here, before authentication (browsers
+		// send no credentials with them) and without the upstream.
+		if isPreflight(r) {
+			a.cors.preflight(w, r)
+			return
+		}
+		a.cors.actual(w.Header(), r.Header.Get("Origin"))
+	}
 	if route == nil {
 		writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", "the API has no operation for this method and path")
 		return
 	}
 	sw := &statusWriter{ResponseWriter: w}
+	var span trace.Span
+	tr := g.tr.Load()
+	if tr != nil {
+		ctx := propagator.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+		ctx, span = tr.tracer.Start(ctx, "gateway "+a.cfg.Name, trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(
+			attribute.String("http.request.method", r.Method), attribute.String("url.path", r.URL.Path),
+			attribute.String("latch.api", a.cfg.Name), attribute.String("latch.route", route.name)))
+		r = r.WithContext(ctx)
+	}
 	defer func() {
 		status := sw.status
 		if status == 0 {
 			status = http.StatusOK
+		}
+		if span != nil {
+			endSpan(span, status)
 		}
 		g.m.requests.WithLabelValues(a.cfg.Name, route.name, a.cfg.Upstream, strconv.Itoa(status)).Inc()
 		g.m.duration.WithLabelValues(a.cfg.Name, route.name, a.cfg.Upstream).Observe(time.Since(start).Seconds())
@@ -522,10 +769,10 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				"route", route.name, "status", status, "duration", time.Since(start), "client_ip", rt.clientIP(r).String())
 		}
 	}()
-	g.serve(sw, r, rt, a, route, rest, start)
+	g.serve(sw, r, rt, a, route, rest, start, tr)
 }
 
-func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, rt *runtime, a *apiRT, route *routeRT, rest string, now time.Time) {
+func (g *Gateway) serve(w *statusWriter, r *http.Request, rt *runtime, a *apiRT, route *routeRT, rest string, now time.Time, tr *tracing) {
 	ctx := r.Context()
 	ip := rt.clientIP(r)
 	deny := g.deny.current()
@@ -593,6 +840,21 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, rt *runtime, a *
 		}
 	}
 
+	if len(route.policies) > 0 {
+		vars := policyVars(r, a, route, p, ip, route.policies)
+		for _, pol := range route.policies {
+			allowed, err := pol.allows(vars)
+			if err != nil {
+				g.d.Log.DebugContext(ctx, "gateway policy failed to evaluate; refusing", "api", a.cfg.Name, "route", route.name, "err", err)
+			}
+			if !allowed {
+				g.m.denied.WithLabelValues(a.cfg.Name, "policy").Inc()
+				writeError(w, http.StatusForbidden, "forbidden", "the request is refused by the API's policy")
+				return
+			}
+		}
+	}
+
 	if a.cfg.Subscription && (p == nil || !deny.subscribed(a.cfg.Name, p.clientID)) {
 		writeError(w, http.StatusForbidden, "forbidden", "the client is not subscribed to this API")
 		return
@@ -650,6 +912,17 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, rt *runtime, a *
 		defer cancel()
 		out = out.WithContext(tctx)
 	}
+	if tr != nil {
+		// A client span around the upstream call; the upstream continues
+		// the trace from its traceparent.
+		cctx, span := tr.tracer.Start(out.Context(), "upstream "+a.cfg.Upstream, trace.WithSpanKind(trace.SpanKindClient),
+			trace.WithAttributes(attribute.String("latch.upstream", a.cfg.Upstream)))
+		out.Header.Del("Traceparent")
+		out.Header.Del("Tracestate")
+		propagator.Inject(cctx, propagation.HeaderCarrier(out.Header))
+		out = out.WithContext(cctx)
+		defer func() { endSpan(span, w.status) }()
+	}
 	a.proxy.ServeHTTP(w, out)
 }
 
@@ -658,7 +931,7 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, rt *runtime, a *
 func (a *apiRT) outPath(route *routeRT, rest string) string {
 	path := rest
 	if route.rewrite != "" {
-		if route.exact != "" {
+		if route.exact != "" || route.segments != nil {
 			path = route.rewrite
 		} else {
 			path = singleJoin(route.rewrite, strings.TrimPrefix(rest, strings.TrimSuffix(route.prefix, "/")))
@@ -763,6 +1036,10 @@ func (t *throttleRT) key(a *apiRT, route *routeRT, r *http.Request, p *principal
 	case "header":
 		v = r.Header.Get(t.arg)
 		base += ":" + t.arg
+	case "cel":
+		v = t.expr.keyOf(policyVars(r, a, route, p, ip, []*policy{t.expr}))
+		sum := sha256.Sum256([]byte(t.arg))
+		base += ":" + hex.EncodeToString(sum[:8])
 	case "claim":
 		if p != nil {
 			if s, ok := p.claims[t.arg].(string); ok {
@@ -824,6 +1101,7 @@ func (g *Gateway) denied(w http.ResponseWriter, a *apiRT, kind string) {
 func (g *Gateway) newProxy(a *apiRT) *httputil.ReverseProxy {
 	up := a.up
 	resp := a.cfg.ResponseHeaders
+	cors := a.cors != nil
 	return &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.Out.URL.Scheme = "http"
@@ -838,6 +1116,11 @@ func (g *Gateway) newProxy(a *apiRT) *httputil.ReverseProxy {
 		// unknown length and for text/event-stream, so streams stream.
 		FlushInterval: 0,
 		ModifyResponse: func(r *http.Response) error {
+			if cors {
+				for _, h := range corsResponseHeaders {
+					r.Header.Del(h)
+				}
+			}
 			for _, h := range resp.Remove {
 				r.Header.Del(h)
 			}
@@ -968,7 +1251,10 @@ func (g *Gateway) Routes() []RouteInfo {
 	for _, a := range rt.apis {
 		for _, r := range a.routes {
 			path := r.exact
-			if path == "" {
+			switch {
+			case r.segments != nil:
+				path = r.template()
+			case path == "":
 				path = r.prefix + "*"
 			}
 			if a.cfg.BasePath != "/" {

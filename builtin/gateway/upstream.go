@@ -3,13 +3,17 @@ package gateway
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -54,7 +58,11 @@ type endpoint struct {
 	fails, oks int
 }
 
-func newUpstream(cfg UpstreamConfig, log *slog.Logger, m *metrics) *upstream {
+func newUpstream(cfg UpstreamConfig, log *slog.Logger, m *metrics) (*upstream, error) {
+	tlsCfg, err := upstreamTLS(cfg.TLS)
+	if err != nil {
+		return nil, err
+	}
 	u := &upstream{cfg: cfg, log: log, m: m, stop: make(chan struct{}), retryOn: map[string]bool{}}
 	for _, e := range cfg.Endpoints {
 		p, _ := url.Parse(e.URL) // validated
@@ -79,6 +87,7 @@ func newUpstream(cfg UpstreamConfig, log *slog.Logger, m *metrics) *upstream {
 		ExpectContinueTimeout: time.Second,
 		DisableCompression:    true,
 		ResponseHeaderTimeout: 0, // per_try bounds the wait for headers
+		TLSClientConfig:       tlsCfg,
 	}
 	if cfg.MaxConcurrent > 0 {
 		u.sem = make(chan struct{}, cfg.MaxConcurrent)
@@ -105,7 +114,35 @@ func newUpstream(cfg UpstreamConfig, log *slog.Logger, m *metrics) *upstream {
 		u.done.Add(1)
 		go u.healthLoop()
 	}
-	return u
+	return u, nil
+}
+
+// upstreamTLS loads the CA bundle and client certificate of an upstream;
+// nil config is the system's defaults.
+func upstreamTLS(c *UpstreamTLSConfig) (*tls.Config, error) {
+	if c == nil {
+		return nil, nil
+	}
+	t := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: c.ServerName}
+	if c.CAFile != "" {
+		pem, err := os.ReadFile(c.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("reading tls.ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("tls.ca_file %s: no PEM certificate in it", c.CAFile)
+		}
+		t.RootCAs = pool
+	}
+	if c.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("loading tls.cert_file and tls.key_file: %w", err)
+		}
+		t.Certificates = []tls.Certificate{cert}
+	}
+	return t, nil
 }
 
 // close stops the health checks and drops idle connections; requests in

@@ -101,6 +101,12 @@ func (v gatewayView) Routes() []admin.GatewayRoute {
 
 func (v gatewayView) ReloadDeny(ctx context.Context) error { return v.gw.ReloadDeny(ctx) }
 
+// CheckStored checks a stored gateway API or upstream against this node's
+// routes file before the admin API writes it.
+func (v gatewayView) CheckStored(ctx context.Context, kind, name string, doc []byte) error {
+	return v.gw.CheckStored(ctx, kind, name, doc)
+}
+
 var _ admin.Gateway = gatewayView{}
 
 // OpenGateway builds a node that runs the gateway role alone (`latch
