@@ -62,6 +62,15 @@ const (
 	FieldHidden = "hidden"
 )
 
+// HeaderClientCertificate is the AuthenticateRequest.Headers name under
+// which the kernel passes the client certificate chain its TLS handshake
+// verified (config tls.client_ca_file): the certificates as PEM blocks,
+// leaf first, query-escaped. The kernel drops a header of this name that
+// the client sent, so its presence means Latch itself verified the chain.
+//
+//	"x-latch-client-certificate": ["-----BEGIN+CERTIFICATE-----%0AMIIB..."]
+const HeaderClientCertificate = "x-latch-client-certificate"
+
 // AuthenticateRequest asks an authenticator to run one step of a login flow
 // for one browser request. A step may take several requests: a form is shown
 // (OutcomeChallenge), then posted back, with State carrying what the
@@ -156,7 +165,12 @@ type Challenge struct {
 	// URL is where a ChallengeRedirect sends the browser.
 	URL string `json:"url,omitempty" wire:"3"`
 	// Data holds kind-specific data: for ChallengeWebAuthn, the
-	// PublicKeyCredentialRequestOptions or CreationOptions as JSON.
+	// PublicKeyCredentialRequestOptions or CreationOptions as JSON
+	// (creation options are the ones with a "user"), or
+	// {"mode": "create"|"get", "options": {"publicKey": {...}}}; the
+	// browser's answer comes back in the form field "credential" (the
+	// PublicKeyCredential as JSON, binary values base64url) or
+	// "webauthn_error" (the error's name).
 	Data json.RawMessage `json:"data,omitempty" wire:"4"`
 	// Message is a sentence shown above the form ("We sent a code to
 	// a***@example.com").

@@ -8,11 +8,14 @@ package builtin
 import (
 	authnpassword "github.com/latchid/latch/builtin/authn/password"
 	authntotp "github.com/latchid/latch/builtin/authn/totp"
+	authnwebauthn "github.com/latchid/latch/builtin/authn/webauthn"
+	claimsdialect "github.com/latchid/latch/builtin/claims/dialect"
 	"github.com/latchid/latch/builtin/claims/mapping"
 	throttlelocal "github.com/latchid/latch/builtin/throttle/local"
 	userstorelocal "github.com/latchid/latch/builtin/userstore/local"
 	"github.com/latchid/latch/kernel/extension"
 	"github.com/latchid/latch/kernel/store"
+	"github.com/latchid/latch/kernel/userstore/router"
 )
 
 // Modules returns the builtin modules, sorted by id.
@@ -20,6 +23,7 @@ func Modules() []extension.Module {
 	return []extension.Module{
 		authnpassword.Module(),  // authn.password: username and password against the tenant's user stores
 		authntotp.Module(),      // authn.totp: one-time passwords (RFC 6238) as a second factor
+		claimsdialect.Module(),  // claims.dialect: local claims to and from OIDC, SCIM, SAML by the tenant's dialect tables
 		mapping.Module(),        // claims.mapping: rule-based claim mapping between dialects
 		throttlelocal.Module(),  // throttle.local: in-process GCRA rate limiter
 		userstorelocal.Module(), // userstore.local: the users in the Latch database
@@ -57,9 +61,19 @@ type Deps struct {
 	//
 	// Dep name "userstores" (authnpassword.DepUserStores).
 	UserStores authnpassword.UserStores
+	// Directory is the tenants' user store domains
+	// (kernel/userstore/router): authn.password logs "LDAP/alice" in
+	// through it, claims.dialect reads users and mapped attributes. Dep
+	// name "userstore.directory" (authnpassword.DepDirectory,
+	// claimsdialect.DepDirectory).
+	Directory *router.Router
 	// SecretBox seals secrets at rest under the master key (TOTP secrets):
 	// a *secret.Box. Dep name "secret.box" (authntotp.DepBox).
 	SecretBox authntotp.Sealer
+	// PublicURL is the node's public URL; authn.webauthn derives its
+	// relying party id and origin from it. Dep name "public_url"
+	// (authnwebauthn.DepPublicURL).
+	PublicURL string
 }
 
 // Map returns the dependencies by name, for extension.LoadOptions.Deps.
@@ -78,6 +92,12 @@ func (d Deps) Map() map[string]any {
 	}
 	if d.SecretBox != nil {
 		m[authntotp.DepBox] = d.SecretBox
+	}
+	if d.Directory != nil {
+		m[authnpassword.DepDirectory] = d.Directory
+	}
+	if d.PublicURL != "" {
+		m[authnwebauthn.DepPublicURL] = d.PublicURL
 	}
 	return m
 }

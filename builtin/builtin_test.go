@@ -33,6 +33,7 @@ var modules = []struct {
 }{
 	{"authn.password", extension.KindAuthenticator, "authn/password"},
 	{"authn.totp", extension.KindAuthenticator, "authn/totp"},
+	{"claims.dialect", extension.KindClaims, "claims/dialect"},
 	{"claims.mapping", extension.KindClaims, "claims/mapping"},
 	{"throttle.local", extension.KindThrottler, "throttle/local"},
 	{"userstore.local", extension.KindUserStore, "userstore/local"},

@@ -21,7 +21,10 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/latchid/latch/builtin/adaptive"
+	"github.com/latchid/latch/kernel/authn"
+	"github.com/latchid/latch/kernel/claims"
 	"github.com/latchid/latch/kernel/event"
+	"github.com/latchid/latch/kernel/provision"
 	"github.com/latchid/latch/kernel/store"
 )
 
@@ -83,11 +86,29 @@ type Deps struct {
 	Adaptive Adaptive
 	// InitialTokens, when set, backs POST /registration/tokens.
 	InitialTokens InitialAccessTokens
+	// Provisioners, when set, backs the /provisioning routes
+	// (provisioning.go).
+	Provisioners Provisioners
+	// ClientSecrets, when set, is told new client secrets (for
+	// client_secret_jwt).
+	ClientSecrets ClientSecrets
+	// Directory, when set, adds the users and groups of the tenant's
+	// user store domains outside the database (userstores.go) and backs
+	// GET /userstores.
+	Directory Directory
 	// Bearer, when set, lets callers authenticate with access tokens.
 	Bearer BearerTokens
 	Log    *slog.Logger
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
+
+	// Passwords, when set, applies the tenants' password policies to
+	// passwords set through the API (passwordreset.go).
+	Passwords PasswordPolicy
+	// CheckSettings, when set, validates the settings of a tenant before
+	// it is stored (builtin/selfservice.CheckSettings); a refusal should
+	// be a fault.InvalidRequest naming the setting (tenantsettings.go).
+	CheckSettings func(settings map[string]any) error
 }
 
 // API is the admin REST API.
@@ -156,6 +177,14 @@ func (a *API) table() []route {
 		{get, "/users/:id/roles", "List a user's effective roles", nil, list[roleJSON]{}, ok, a.listUserRoles},
 		{get, "/users/:id/sessions", "List a user's live SSO sessions", nil, list[sessionJSON]{}, ok, a.listUserSessions},
 		{del, "/users/:id/sessions", "End every SSO session of a user", nil, nil, none, a.deleteUserSessions},
+		{post, "/users/:id/force-password-reset", "Require a new password at the user's next login (ends the user's sessions)", nil, userJSON{}, ok, a.forcePasswordReset},
+		{post, "/users/:id/suspend", "Suspend a user (reason, optional until); ends the user's sessions and revokes the user's tokens", suspendInput{}, userJSON{}, ok, a.suspendUser},
+		{del, "/users/:id/suspend", "Lift a user's suspension", nil, userJSON{}, ok, a.unsuspendUser},
+		{get, "/users/:id/links", "List a user's links to federated identities", nil, list[linkJSON]{}, ok, a.listUserLinks},
+		{post, "/users/:id/links", "Link a federated identity (idp instance and subject) to a user", linkInput{}, linkJSON{}, created, a.createUserLink},
+		{del, "/users/:id/links/:idp", "Remove a user's link to the federated identity ?subject=", nil, nil, none, a.deleteUserLink},
+		{get, "/users/:id/credentials", "List the credentials (passkeys) a user registered with the tenant's authenticators", nil, list[authn.Credential]{}, ok, a.listUserCredentials},
+		{del, "/users/:id/credentials/:authenticator/:credential", "Revoke a user's credential at an authenticator instance", nil, nil, none, a.deleteUserCredential},
 		{get, "/sessions/:id", "Get an SSO session", nil, sessionJSON{}, ok, a.getSession},
 		{del, "/sessions/:id", "End an SSO session", nil, nil, none, a.deleteSession},
 
@@ -215,7 +244,26 @@ func (a *API) table() []route {
 		{del, "/bundles/:name/tenants/:tenant", "Disable a plugin bundle for one tenant", nil, bundleJSON{}, ok, a.disableBundleTenant},
 		{del, "/bundles/:name", "Remove every version of a plugin bundle", nil, nil, none, a.removeBundle},
 
+		{get, "/users/:id/profiles", "List a user's profiles other than the default (per-application claim values)", nil, list[profileJSON]{}, ok, a.listUserProfiles},
+		{put, "/users/:id/profiles/:profile", "Set a user's profile: local claims (name or URI) and their values", map[string]any{}, profileJSON{}, ok, a.putUserProfile},
+		{del, "/users/:id/profiles/:profile", "Delete a user's profile", nil, nil, none, a.deleteUserProfile},
+		{get, "/userstores", "The tenant's user store domains in search order (primary, writable, groups)", nil, list[userStoreJSON]{}, ok, a.listUserStores},
+		{get, "/claims/local", "The tenant's local claims (built-in and stored) with their per-user-store attribute mappings", nil, list[claims.LocalClaim]{}, ok, a.listLocalClaims},
+		{put, "/claims/local", "Create or replace a local claim (URI, name, description, attribute mappings per user store domain)", localClaimInput{}, claims.LocalClaim{}, ok, a.putLocalClaim},
+		{del, "/claims/local", "Delete a stored local claim (?uri=) and the mappings to it", nil, nil, none, a.deleteLocalClaim},
+		{get, "/claims/dialects", "The outside claim dialects (oidc, scim, saml, custom) with their number of mappings", nil, list[dialectJSON]{}, ok, a.listDialects},
+		{get, "/claims/dialects/:dialect", "The mappings of one outside dialect to local claims", nil, list[claims.Mapping]{}, ok, a.listDialectMappings},
+		{put, "/claims/dialects/:dialect", "Map a claim of an outside dialect to a local claim (URI or name)", mappingInput{}, claims.Mapping{}, ok, a.putDialectMapping},
+		{del, "/claims/dialects/:dialect", "Delete a stored mapping of an outside dialect (?claim=)", nil, nil, none, a.deleteDialectMapping},
+
 		{get, "/extensions", "Extension modules, loaded instances with their health, and the tenant's enabled instances per kind", nil, extensionsJSON{}, ok, a.listExtensions},
+
+		{get, "/provisioning", "Provisioners with a durable queue, with the tenant's pending and dead-letter counts", nil, list[provisionerJSON]{}, ok, a.listProvisioners},
+		{get, "/provisioning/:name/pending", "List a provisioner's queued changes, in delivery order (paged)", nil, list[provision.QueueEntry]{}, ok, a.listQueue(false)},
+		{get, "/provisioning/:name/dead-letters", "List a provisioner's dead letters: changes that failed for good (paged)", nil, list[provision.QueueEntry]{}, ok, a.listQueue(true)},
+		{post, "/provisioning/:name/dead-letters/retry", "Retry every dead letter of a provisioner", nil, retryAllJSON{}, ok, a.retryAllDeadLetters},
+		{post, "/provisioning/:name/dead-letters/:id/retry", "Retry one dead letter", nil, nil, none, a.retryDeadLetter},
+		{del, "/provisioning/:name/dead-letters/:id", "Discard one dead letter for good", nil, nil, none, a.discardDeadLetter},
 
 		{get, "/gateway/routes", "The gateway's published routes, with breaker state and endpoint health", nil, list[GatewayRoute]{}, ok, a.listGatewayRoutes},
 		{get, "/gateway/deny", "List the gateway's deny policies", nil, list[denyJSON]{}, ok, a.listDenyPolicies},

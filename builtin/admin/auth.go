@@ -9,6 +9,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/latchid/latch/builtin/internal/restapi"
 	"github.com/latchid/latch/kernel/event"
 	"github.com/latchid/latch/kernel/fault"
 	"github.com/latchid/latch/kernel/secret"
@@ -131,29 +132,12 @@ func basicCredentials(h string) (user, pass string, ok bool) {
 
 // defaultTenant selects the default tenant for routes at the root.
 func (a *API) defaultTenant(c *fiber.Ctx) error {
-	t, err := a.d.Store.GetTenantByName(c.UserContext(), store.DefaultTenantName)
-	if err != nil {
-		return storeError("tenant", err)
-	}
-	c.Locals(localTenant, t)
-	return c.Next()
+	return restapi.UseDefaultTenant(c, a.d.Store, localTenant)
 }
 
 // namedTenant selects the tenant named in the path.
 func (a *API) namedTenant(c *fiber.Ctx) error {
-	name := c.Params("tenant")
-	if !validTenantName(name) {
-		return fault.New(fault.CodeNotFound, "tenant not found")
-	}
-	t, err := a.d.Store.GetTenantByName(c.UserContext(), name)
-	if err != nil {
-		return storeError("tenant", err)
-	}
-	if !t.Enabled {
-		return fault.New(fault.CodeNotFound, "tenant not found")
-	}
-	c.Locals(localTenant, t)
-	return c.Next()
+	return restapi.UsePathTenant(c, a.d.Store, localTenant)
 }
 
 func tenantOf(c *fiber.Ctx) store.Tenant {

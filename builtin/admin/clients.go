@@ -24,7 +24,7 @@ import (
 const minClientSecretLen = config.MinClientSecretLength
 
 // Token endpoint authentication methods (OpenID Connect Core section 9).
-var authMethods = []string{"client_secret_basic", "client_secret_post", "client_secret_jwt", "private_key_jwt", "none"}
+var authMethods = []string{"client_secret_basic", "client_secret_post", "client_secret_jwt", "private_key_jwt", "tls_client_auth", "none"}
 
 type clientJSON struct {
 	ID                      string         `json:"id"`
@@ -216,6 +216,9 @@ func (a *API) createClient(c *fiber.Ctx) error {
 		}
 		return storeError("client", err)
 	}
+	if err := a.keepClientSecret(c, cl, plain); err != nil {
+		return err
+	}
 	a.audit(c, t.ID, event.ClientCreate, "client:"+cl.ClientID, store.OutcomeSuccess, nil)
 	out := toClientJSON(cl)
 	out.ClientSecret = plain
@@ -321,6 +324,7 @@ func (a *API) deleteClient(c *fiber.Ctx) error {
 	if err := a.d.Store.DeleteClient(c.UserContext(), t.ID, cl.ID); err != nil {
 		return storeError("client", err)
 	}
+	a.forgetClientSecret(c, cl)
 	a.audit(c, t.ID, event.ClientDelete, "client:"+cl.ClientID, store.OutcomeSuccess, nil)
 	return c.SendStatus(fiber.StatusNoContent)
 }
@@ -354,6 +358,9 @@ func (a *API) rotateClientSecret(c *fiber.Ctx) error {
 	cl.SecretHash = secret.HashClientSecret(plain)
 	if cl, err = a.d.Store.UpdateClient(c.UserContext(), cl); err != nil {
 		return storeError("client", err)
+	}
+	if err := a.keepClientSecret(c, cl, plain); err != nil {
+		return err
 	}
 	a.audit(c, t.ID, event.ClientSecretRotate, "client:"+cl.ClientID, store.OutcomeSuccess, nil)
 	out := toClientJSON(cl)

@@ -2,14 +2,11 @@ package admin
 
 import (
 	"fmt"
-	"net/mail"
 	"strconv"
-	"strings"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/latchid/latch/builtin/internal/restapi"
 	"github.com/latchid/latch/builtin/server"
 	"github.com/latchid/latch/kernel/event"
 	"github.com/latchid/latch/kernel/store"
@@ -20,7 +17,7 @@ import (
 const (
 	maxNameLen       = 128
 	maxTextLen       = 1024
-	maxEmailLen      = 254 // RFC 5321's path limit
+	maxEmailLen      = restapi.MaxEmailLen
 	maxListItems     = 100
 	maxAttributes    = 64
 	maxAttributeJSON = 16 << 10
@@ -87,40 +84,6 @@ func checkName(field, v string) error {
 		return invalid(field, "must be at most %d bytes", maxNameLen)
 	}
 	return checkText(field, v, maxNameLen)
-}
-
-// checkText validates free text: valid UTF-8, no control characters, no
-// surrounding white space, at most max bytes.
-func checkText(field, v string, maxLen int) error {
-	if len(v) > maxLen {
-		return invalid(field, "must be at most %d bytes", maxLen)
-	}
-	if !utf8.ValidString(v) {
-		return invalid(field, "must be valid UTF-8")
-	}
-	if strings.TrimSpace(v) != v {
-		return invalid(field, "must not start or end with white space")
-	}
-	for _, r := range v {
-		if unicode.IsControl(r) {
-			return invalid(field, "must not contain control characters")
-		}
-	}
-	return nil
-}
-
-func checkEmail(field, v string) error {
-	if v == "" {
-		return nil
-	}
-	if len(v) > maxEmailLen {
-		return invalid(field, "must be at most %d bytes", maxEmailLen)
-	}
-	addr, err := mail.ParseAddress(v)
-	if err != nil || addr.Address != v || addr.Name != "" {
-		return invalid(field, "must be a plain email address like alice@example.com")
-	}
-	return nil
 }
 
 // checkList validates a list of short strings.

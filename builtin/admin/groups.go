@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -16,6 +17,9 @@ type groupJSON struct {
 	Attributes  map[string]any `json:"attributes,omitempty"`
 	CreatedAt   time.Time      `json:"created_at"`
 	UpdatedAt   time.Time      `json:"updated_at"`
+	// Domain is the user store domain of a group kept outside the Latch
+	// database ("LDAP"); empty for the database's groups.
+	Domain string `json:"domain,omitempty"`
 }
 
 func toGroupJSON(g store.Group) groupJSON {
@@ -86,6 +90,14 @@ func (a *API) listGroups(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	withDir := len(a.dirMembers(c)) > 0
+	if after, ok := strings.CutPrefix(p.After, dirCursor); ok && withDir {
+		l, err := a.listDirGroups(c, after, p.Limit, nil)
+		if err != nil {
+			return err
+		}
+		return c.JSON(l)
+	}
 	gs, next, err := a.d.Store.ListGroups(c.UserContext(), tenantOf(c).ID, p)
 	if err != nil {
 		return storeError("group", err)
@@ -93,6 +105,18 @@ func (a *API) listGroups(c *fiber.Ctx) error {
 	out := make([]groupJSON, len(gs))
 	for i, g := range gs {
 		out[i] = toGroupJSON(g)
+	}
+	// The user store domains' groups follow the database's.
+	switch {
+	case !withDir || next != "":
+	case len(out) < p.Limit:
+		l, err := a.listDirGroups(c, "", p.Limit-len(out), out)
+		if err != nil {
+			return err
+		}
+		return c.JSON(l)
+	default:
+		next = dirCursor
 	}
 	return c.JSON(newList(out, next))
 }

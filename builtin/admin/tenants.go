@@ -6,6 +6,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/latchid/latch/builtin/internal/restapi"
 	"github.com/latchid/latch/kernel/event"
 	"github.com/latchid/latch/kernel/fault"
 	"github.com/latchid/latch/kernel/store"
@@ -33,22 +34,9 @@ type tenantInput struct {
 	Settings    *map[string]any `json:"settings"`
 }
 
-// validTenantName reports whether name can appear in a path: 1..63 of
-// [a-z0-9-], not starting or ending with '-' (a DNS label, so a tenant name
-// can also become a host name).
-func validTenantName(name string) bool {
-	if name == "" || len(name) > 63 || name[0] == '-' || name[len(name)-1] == '-' {
-		return false
-	}
-	for i := 0; i < len(name); i++ {
-		switch ch := name[i]; {
-		case ch >= 'a' && ch <= 'z', ch >= '0' && ch <= '9', ch == '-':
-		default:
-			return false
-		}
-	}
-	return true
-}
+// validTenantName reports whether name can appear in a path (a DNS
+// label).
+var validTenantName = restapi.ValidTenantName
 
 func (in tenantInput) apply(t *store.Tenant) error {
 	if in.Name != nil {
@@ -85,6 +73,9 @@ func (a *API) createTenant(c *fiber.Ctx) error {
 	}
 	t := store.Tenant{Enabled: true}
 	if err := in.apply(&t); err != nil {
+		return err
+	}
+	if err := a.checkTenantSettings(in); err != nil {
 		return err
 	}
 	ctx := c.UserContext()
@@ -166,6 +157,9 @@ func (a *API) updateTenant(c *fiber.Ctx) error {
 		}
 	}
 	if err := in.apply(&t); err != nil {
+		return err
+	}
+	if err := a.checkTenantSettings(in); err != nil {
 		return err
 	}
 	if t, err = a.d.Store.UpdateTenant(c.UserContext(), t); err != nil {

@@ -15,6 +15,7 @@ var deviceMessages = map[string]map[string]string{
 		"device.invalid":  "This code is not valid or has expired. Check the code on your device.",
 		"device.approved": "Your device is connected. You can return to it now.",
 		"device.denied":   "Access was refused. You can close this page.",
+		"device.limited":  "Too many wrong codes were entered. Wait a few minutes, then try again.",
 	},
 	"de": {
 		"device.title":    "Gerät verbinden",
@@ -24,6 +25,7 @@ var deviceMessages = map[string]map[string]string{
 		"device.invalid":  "Dieser Code ist ungültig oder abgelaufen. Prüfen Sie den Code auf Ihrem Gerät.",
 		"device.approved": "Ihr Gerät ist verbunden. Sie können jetzt zu ihm zurückkehren.",
 		"device.denied":   "Der Zugriff wurde abgelehnt. Sie können diese Seite schließen.",
+		"device.limited":  "Es wurden zu viele falsche Codes eingegeben. Warten Sie einige Minuten und versuchen Sie es dann erneut.",
 	},
 }
 
@@ -44,6 +46,9 @@ type Device struct {
 	UserCode string
 	// Invalid says the code entered was not accepted.
 	Invalid bool
+	// Limited says too many wrong codes were entered (RFC 8628 section
+	// 5.1): the page answers 429 and says to wait.
+	Limited bool
 }
 
 type devicePage struct {
@@ -65,6 +70,10 @@ func (s *Service) RenderDevice(c *fiber.Ctx, d Device) error {
 	if d.Invalid {
 		pg.Error = deviceText(pg.Lang, "device.invalid")
 		status = fiber.StatusBadRequest
+	}
+	if d.Limited {
+		pg.Error = deviceText(pg.Lang, "device.limited")
+		status = fiber.StatusTooManyRequests
 	}
 	return s.render(c, status, "device", devicePage{
 		page: pg, Action: s.basePath + d.Action, CSRF: csrf, UserCode: d.UserCode,

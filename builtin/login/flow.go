@@ -66,6 +66,19 @@ type flow struct {
 	Offered      []string                 `json:"offered,omitempty"`
 	ScriptParams map[string]string        `json:"script_params,omitempty"`
 	Prompt       *adaptive.PromptDecision `json:"prompt,omitempty"`
+	// Claimed is the user an identifier-first step named (identifier.go):
+	// a claim, not the flow's subject; Prefer the authenticator that step
+	// asked the next one to start with; Proven records that a step which
+	// proves something succeeded.
+	Claimed string `json:"claimed,omitempty"`
+	Prefer  string `json:"prefer,omitempty"`
+	Proven  bool   `json:"proven,omitempty"`
+	// PasswordChange, when set ("forced" or "expired"), is a new password
+	// the user must set before the login completes (protect.go).
+	PasswordChange string `json:"password_change,omitempty"`
+	// NeedHuman asks for the CAPTCHA before more credentials are checked
+	// (protect.go).
+	NeedHuman bool `json:"need_human,omitempty"`
 }
 
 func (s *Service) loadFlow(ctx context.Context, tenantID, id string) (*flow, error) {
@@ -127,6 +140,9 @@ func (s *Service) getLogin(c *fiber.Ctx) error {
 			return s.RenderError(c, http.StatusBadRequest, pg, "login.expired", "")
 		}
 		pg.UILocales = f.UILocales
+		if f.PasswordChange != "" {
+			return s.renderPasswordChange(c, t, pg, f, csrf, http.StatusOK)
+		}
 		if f.Prompt != nil {
 			return s.renderPrompt(c, t, pg, f, csrf, "")
 		}
@@ -165,6 +181,11 @@ func (s *Service) getLogin(c *fiber.Ctx) error {
 		UILocales: pg.UILocales, CreatedAt: now, ExpiresAt: now.Add(DefaultFlowLifetime), Step: 1,
 		Client: truncate(c.Query("client_id"), 256), ACRValues: truncate(c.Query("acr_values"), 512),
 		Request: scriptRequest(c),
+	}
+	if c.Query("step_up") == "1" {
+		if err := s.stepUp(c, t, f); err != nil {
+			return s.fail(c, pg, err)
+		}
 	}
 	// The first decision (a script may refuse at once); the flow then
 	// continues at a URL of its own, so a reload shows the same step.
@@ -216,11 +237,23 @@ func (s *Service) postLogin(c *fiber.Ctx) error {
 	if err != nil {
 		return s.RenderError(c, http.StatusBadRequest, pg, "error.request", "")
 	}
+	if f.PasswordChange != "" && s.passwords != nil {
+		return s.changePassword(c, t, pg, f, params)
+	}
 	if f.Prompt != nil {
 		// The answer to a script's prompt goes to the script.
 		f.History = append(f.History, adaptive.Entry{Kind: adaptive.EntryPrompt, Success: true, Values: params})
 		f.Prompt = nil
 		return s.advance(c, t, pg, f, true)
+	}
+	if limited, err := s.throttled(c, t, pg); limited || err != nil {
+		if err != nil {
+			return s.fail(c, pg, err)
+		}
+		return nil
+	}
+	if f.NeedHuman && s.captchaURL != nil {
+		return c.Redirect(s.captchaURL(t.Base, f.ID), http.StatusSeeOther)
 	}
 	return s.runStep(c, t, pg, f, c.FormValue("csrf"), params)
 }
@@ -308,6 +341,9 @@ func (s *Service) runStep(c *fiber.Ctx, t Tenant, pg Page, f *flow, csrf string,
 		if resp.Challenge.Kind == abi.ChallengeRedirect {
 			return c.Redirect(resp.Challenge.URL, http.StatusSeeOther)
 		}
+		if resp.Challenge.Kind == abi.ChallengeWebAuthn {
+			return s.renderWebAuthn(c, t, pg, f, csrf, inst.Name(), opts, resp.Challenge)
+		}
 		return s.renderChallenge(c, t, pg, f, csrf, inst.Name(), opts, resp.Challenge, "")
 	case abi.OutcomeNotAuthenticated:
 		key := "login.failed"
@@ -318,6 +354,7 @@ func (s *Service) runStep(c *fiber.Ctx, t Tenant, pg Page, f *flow, csrf string,
 			key = "login.disabled"
 		}
 		s.publish(c, t.ID, "anonymous", ActionLogin, event.OutcomeFailure, map[string]any{"authenticator": inst.Name(), "reason": resp.Reason, "flow_step": f.Step})
+		s.failed(c, t, f) // protect.go: toward the CAPTCHA threshold
 		// Show the authenticator's form again, with the error.
 		again, err := a.Authenticate(ctx, abi.AuthenticateRequest{Tenant: t.Name, FlowID: f.ID, Step: f.Step, Params: map[string][]string{}, KnownSubject: f.Subject, Config: inst.Config()})
 		if again, err = authn.Check(again, err); err != nil || again.Outcome != abi.OutcomeChallenge || again.Challenge.Kind != abi.ChallengeForm {
@@ -334,9 +371,13 @@ func (s *Service) runStep(c *fiber.Ctx, t Tenant, pg Page, f *flow, csrf string,
 	}
 
 	// Authenticated.
-	if f.Subject != "" && f.Subject != resp.Subject {
+	if ident, ok := extension.As[authn.Identifier](inst); ok && ident.IdentifiesOnly() {
+		return s.identified(c, t, pg, f, inst, resp)
+	}
+	if (f.Subject != "" && f.Subject != resp.Subject) || (f.Claimed != "" && f.Claimed != resp.Subject) {
 		return s.RenderError(c, http.StatusUnauthorized, pg, "login.failed", "")
 	}
+	f.Proven = true
 	f.Subject = resp.Subject
 	if u, _ := resp.Claims["username"].(string); u != "" {
 		f.Username = u
@@ -349,6 +390,7 @@ func (s *Service) runStep(c *fiber.Ctx, t Tenant, pg Page, f *flow, csrf string,
 	userStore, _ := resp.Claims["user_store"].(string)
 	f.History = append(f.History, adaptive.Entry{
 		Kind: adaptive.EntryStep, Step: f.Step, Success: true, Authenticator: authenticatorID(inst),
+		IDP:     optionIDP(s.options(t), inst),
 		Subject: &adaptive.Subject{ID: resp.Subject, Username: f.Username, UserStoreDomain: userStore},
 	})
 	f.Authenticator, f.State = inst.Name(), nil
@@ -358,6 +400,14 @@ func (s *Service) runStep(c *fiber.Ctx, t Tenant, pg Page, f *flow, csrf string,
 // complete ends a login: a session for the flow's subject, and a redirect
 // to the flow's return path.
 func (s *Service) complete(c *fiber.Ctx, t Tenant, pg Page, f *flow) error {
+	if done, err := s.protect(c, t, pg, f); !done || err != nil {
+		return err
+	}
+	return s.finish(c, t, pg, f)
+}
+
+// finish starts the session of a login that passed protect.
+func (s *Service) finish(c *fiber.Ctx, t Tenant, pg Page, f *flow) error {
 	ctx := c.UserContext()
 	sess, err := s.startSession(c, t, f)
 	if err != nil {
@@ -469,6 +519,9 @@ func (s *Service) renderChallenge(c *fiber.Ctx, t Tenant, pg Page, f *flow, csrf
 
 // optionLabel names an authenticator on the page.
 func optionLabel(i *extension.Instance) string {
+	if l, ok := extension.As[interface{ ButtonLabel() string }](i); ok && l.ButtonLabel() != "" {
+		return l.ButtonLabel() // a federated identity provider's button text
+	}
 	return i.Name()
 }
 
@@ -498,6 +551,10 @@ func safeHeaders(c *fiber.Ctx) map[string][]string {
 			continue
 		}
 		h[lk] = v
+	}
+	delete(h, abi.HeaderClientCertificate)
+	if chain := clientCertificate(c); chain != "" {
+		h[abi.HeaderClientCertificate] = []string{chain}
 	}
 	return h
 }

@@ -27,6 +27,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/url"
 	"os"
@@ -122,8 +123,11 @@ type Deps struct {
 	// SessionIdle ends a session unused for that long; zero means
 	// DefaultSessionIdle.
 	SessionIdle time.Duration
-	// ThemeDir, when set, holds a latch.css that replaces the pages'
-	// stylesheet.
+	// ThemeDir, when set, is a theme folder (config ui.theme_dir): a
+	// latch.css there replaces the pages' stylesheet, and
+	// templates/<page>.html files there (layout, login, consent, logout,
+	// info, device, frontchannel) replace the embedded templates of the
+	// same name.
 	ThemeDir string
 	// Engine runs applications' adaptive scripts; nil refuses logins to
 	// applications that have one.
@@ -140,6 +144,8 @@ type Service struct {
 	pages      pages
 	stylesheet []byte
 	scripts    scripts
+	passwords  Passwords                        // protect.go; nil: no password policy at login
+	captchaURL func(base, flowID string) string // protect.go; nil: no CAPTCHA at login
 }
 
 // New builds the service.
@@ -163,17 +169,19 @@ func New(d Deps) (*Service, error) {
 	if d.SessionIdle <= 0 {
 		d.SessionIdle = DefaultSessionIdle
 	}
-	ps, err := parsePages()
+	ps, err := parsePages(d.ThemeDir)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("creating login service: %w", err)
 	}
 	css := defaultCSS
 	if d.ThemeDir != "" {
 		b, err := os.ReadFile(filepath.Join(d.ThemeDir, "latch.css"))
-		if err != nil {
+		switch {
+		case err == nil:
+			css = b
+		case !errors.Is(err, fs.ErrNotExist):
 			return nil, fmt.Errorf("creating login service: reading theme: %w", err)
 		}
-		css = b
 	}
 	return &Service{
 		d:          d,
@@ -197,6 +205,7 @@ func (s *Service) Mount(app *fiber.App) {
 		app.Post(prefix+PathLogin, s.postLogin)
 	}
 	app.Get(PathAssets+"/latch.css", s.css)
+	app.Get(PathAssets+PathWebAuthnScript, s.webauthnJS)
 }
 
 // Tenant is the tenant a request is for.
@@ -245,6 +254,10 @@ type Options struct {
 	// ACRValues are the requested authentication context classes,
 	// space-separated, for adaptive scripts (context.requestedAcr).
 	ACRValues string
+	// StepUp continues the browser's session at its next step instead of
+	// starting over: the session's ACR is lower than ACRValues asks
+	// (NeedsStepUp), so only the flow's later steps run (protect.go).
+	StepUp bool
 }
 
 // LoginURL returns the URL that signs the browser in to the tenant
@@ -266,6 +279,9 @@ func (s *Service) LoginURL(base, returnTo string, o Options) string {
 	}
 	if o.ACRValues != "" {
 		q.Set("acr_values", o.ACRValues)
+	}
+	if o.StepUp {
+		q.Set("step_up", "1")
 	}
 	return s.publicURL + base + PathLogin + "?" + q.Encode()
 }

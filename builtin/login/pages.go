@@ -3,9 +3,13 @@ package login
 import (
 	"bytes"
 	"embed"
+	"errors"
 	"fmt"
 	"html/template"
+	"io/fs"
 	"net/http"
+	"os"
+	"path/filepath"
 
 	"github.com/gofiber/fiber/v2"
 )
@@ -19,12 +23,50 @@ var defaultCSS []byte
 // pages are the parsed page templates, one per page, each with the layout.
 type pages map[string]*template.Template
 
-func parsePages() (pages, error) {
-	ps := pages{}
-	for _, name := range []string{"login", "consent", "logout", "info", "device"} {
-		t, err := template.ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html")
+// pageNames are the pages, each a templates/<name>.html that defines
+// "body", rendered inside templates/layout.html that defines "layout".
+var pageNames = []string{"login", "consent", "logout", "info", "device", "frontchannel"}
+
+// parsePages parses every page with the layout. A theme folder (Deps.ThemeDir)
+// may hold templates/<name>.html files, layout.html included, that replace
+// the embedded ones of the same name; the others stay the embedded ones.
+func parsePages(themeDir string) (pages, error) {
+	read := func(name string) (string, error) {
+		file := "templates/" + name + ".html"
+		if themeDir != "" {
+			b, err := os.ReadFile(filepath.Join(themeDir, filepath.FromSlash(file))) //nolint:gosec // G304: the operator's theme folder, and a fixed page name.
+			switch {
+			case err == nil:
+				return string(b), nil
+			case !errors.Is(err, fs.ErrNotExist):
+				return "", fmt.Errorf("reading theme template %s: %w", name, err)
+			}
+		}
+		b, err := templateFS.ReadFile(file)
 		if err != nil {
+			return "", fmt.Errorf("reading template %s: %w", name, err)
+		}
+		return string(b), nil
+	}
+	layout, err := read("layout")
+	if err != nil {
+		return nil, err
+	}
+	ps := pages{}
+	for _, name := range pageNames {
+		body, err := read(name)
+		if err != nil {
+			return nil, err
+		}
+		t, err := template.New("layout.html").Parse(layout)
+		if err != nil {
+			return nil, fmt.Errorf("parsing layout: %w", err)
+		}
+		if _, err := t.New(name + ".html").Parse(body); err != nil {
 			return nil, fmt.Errorf("parsing page %s: %w", name, err)
+		}
+		if t.Lookup("layout") == nil || t.Lookup("body") == nil {
+			return nil, fmt.Errorf("parsing page %s: the layout must define \"layout\" and the page \"body\"", name)
 		}
 		ps[name] = t
 	}

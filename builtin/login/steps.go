@@ -172,6 +172,17 @@ func resolveOption(opts []*extension.Instance, name string) *extension.Instance 
 	return nil
 }
 
+// optionIDP is the identity provider name of an instance in a step's
+// options: its instance name when another instance of the same module
+// answers to its authenticator id (two federated identity providers), as
+// WSO2 names an identity provider; "" otherwise.
+func optionIDP(opts []*extension.Instance, inst *extension.Instance) string {
+	if resolveOption(opts, authenticatorID(inst)) != inst {
+		return inst.Name()
+	}
+	return ""
+}
+
 // authenticatorID names an instance the way scripts do: "authn.password"
 // is "password".
 func authenticatorID(i *extension.Instance) string {
@@ -227,6 +238,10 @@ func (s *Service) authOptions(t Tenant, names []string) []adaptive.AuthOption {
 		id := adaptive.AuthenticatorID(n)
 		if inst := resolveOption(opts, n); inst != nil {
 			id = authenticatorID(inst)
+			if idp := optionIDP(opts, inst); idp != "" {
+				out = append(out, adaptive.AuthOption{Authenticator: id, IDP: idp})
+				continue
+			}
 		}
 		out = append(out, adaptive.AuthOption{Authenticator: id})
 	}
@@ -256,10 +271,14 @@ func (s *Service) advance(c *fiber.Ctx, t Tenant, pg Page, f *flow, replace bool
 		opts := s.options(t)
 		var names []string
 		for _, o := range dec.Step.Options {
-			if o.Authenticator == "" {
-				continue // federated identity providers are not offered yet
+			name := o.Authenticator
+			if o.IDP != "" {
+				name = o.IDP // an identity provider is named by its instance
 			}
-			if inst := resolveOption(opts, o.Authenticator); inst != nil && !slices.Contains(names, inst.Name()) {
+			if name == "" {
+				continue
+			}
+			if inst := resolveOption(opts, name); inst != nil && !slices.Contains(names, inst.Name()) {
 				names = append(names, inst.Name())
 			}
 		}
@@ -267,6 +286,7 @@ func (s *Service) advance(c *fiber.Ctx, t Tenant, pg Page, f *flow, replace bool
 			return s.fail(c, pg, fmt.Errorf("step %d offers no authenticator this tenant enables", dec.Step.Number))
 		}
 		f.Step, f.Offered, f.Authenticator, f.State, f.Prompt = dec.Step.Number, names, "", nil, nil
+		f.Authenticator = s.routeStep(ctx, t, f, names)
 		f.ScriptParams = stepParams(dec.Step.AuthenticatorParams)
 	case adaptive.DecisionPrompt:
 		f.Prompt = dec.Prompt
@@ -277,8 +297,12 @@ func (s *Service) advance(c *fiber.Ctx, t Tenant, pg Page, f *flow, replace bool
 				f.Username = dec.Subject.Username
 			}
 		}
-		if f.Subject == "" {
-			return s.fail(c, pg, errors.New("the login completed without a subject"))
+		if f.Subject == "" || (f.Claimed != "" && !f.Proven) {
+			// A flow that only names the user (identifier-first alone)
+			// proves nothing: a clear refusal, not a server error.
+			s.d.Log.WarnContext(ctx, "login flow ended without a step that proves the user", "tenant", t.Name, "client_id", f.Client)
+			s.publish(c, t.ID, "anonymous", ActionLogin, event.OutcomeDenied, map[string]any{"reason": "incomplete_flow", "client_id": f.Client})
+			return s.RenderError(c, http.StatusForbidden, pg, "login.incomplete", "")
 		}
 		return s.complete(c, t, pg, f)
 	case adaptive.DecisionFail, adaptive.DecisionSendError:

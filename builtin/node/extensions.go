@@ -8,12 +8,19 @@ import (
 
 	"github.com/latchid/latch/builtin"
 	authnemailotp "github.com/latchid/latch/builtin/authn/emailotp"
+	authnidentifier "github.com/latchid/latch/builtin/authn/identifier"
+	authnoidcfed "github.com/latchid/latch/builtin/authn/oidcfed"
 	authnpassword "github.com/latchid/latch/builtin/authn/password"
+	authnsamlfed "github.com/latchid/latch/builtin/authn/samlfed"
+	authnwebauthn "github.com/latchid/latch/builtin/authn/webauthn"
+	authnx509 "github.com/latchid/latch/builtin/authn/x509"
 	provscim "github.com/latchid/latch/builtin/provision/scim"
 	throttleredis "github.com/latchid/latch/builtin/throttle/redis"
 	userstoreldap "github.com/latchid/latch/builtin/userstore/ldap"
+	userstorelocal "github.com/latchid/latch/builtin/userstore/local"
 	"github.com/latchid/latch/kernel/config"
 	"github.com/latchid/latch/kernel/extension"
+	"github.com/latchid/latch/kernel/userstore/router"
 )
 
 // extensions is the node's loaded extensions: the registry of modules and
@@ -22,6 +29,9 @@ type extensions struct {
 	registry   *extension.Registry
 	instances  atomic.Pointer[extension.Instances]
 	bundleMods atomic.Pointer[[]extension.Module] // the plugin bundles' (bundles.go)
+	// directory is every tenant's user stores with their domains
+	// (docs/userstores.md).
+	directory *router.Router
 }
 
 // Modules lists the modules the node can instantiate.
@@ -46,6 +56,18 @@ func (e *extensions) Enabled(tenant string, kind extension.Kind) []*extension.In
 	return nil
 }
 
+// outsideDatabase is the part of the user store directory the admin API
+// and SCIM add beside the database's own users: every store that is not a
+// userstore.local instance (those serve the database's users).
+func (e *extensions) outsideDatabase() *router.View {
+	return e.directory.View(func(m router.Member) bool { return m.Instance.ID() != userstorelocal.ID })
+}
+
+// claimMappers gives a tenant's claim mappers in chain order.
+func (e *extensions) claimMappers(tenant string) []*extension.Instance {
+	return e.Enabled(tenant, extension.KindClaims)
+}
+
 // Close cleans every instance up.
 func (e *extensions) Close(ctx context.Context) error {
 	if s := e.instances.Load(); s != nil {
@@ -67,6 +89,11 @@ func (n *Node) loadExtensions(ctx context.Context, hasher *boundedHasher) error 
 	e.registry.Register(throttleredis.Module())
 	e.registry.Register(userstoreldap.Module())
 	e.registry.Register(authnemailotp.Module())
+	e.registry.Register(authnwebauthn.Module())
+	e.registry.Register(authnidentifier.Module())
+	e.registry.Register(authnx509.Module())
+	e.registry.Register(authnoidcfed.Module())
+	e.registry.Register(authnsamlfed.Module())
 	if err := n.loadPlugins(ctx, e.registry); err != nil {
 		return err
 	}
@@ -78,7 +105,23 @@ func (n *Node) loadExtensions(ctx context.Context, hasher *boundedHasher) error 
 	if err != nil {
 		return err
 	}
+	dir, err := router.New(func(tenant string) []*extension.Instance {
+		return e.Enabled(tenant, extension.KindUserStore)
+	}, router.Config{
+		Domains:       n.cfg.Extensions.UserStores.Domains,
+		Primary:       n.cfg.Extensions.UserStores.Primary,
+		TenantPrimary: n.cfg.Extensions.UserStores.TenantPrimary,
+	})
+	if err != nil {
+		return fmt.Errorf("config key extensions.userstores: %w", err)
+	}
+	// Users of the other stores get a shadow row in the database on
+	// login, for the sessions, consents and roles that refer to it.
+	dir.KeepShadows(n.store)
+	e.directory = dir
 	deps := builtin.Deps{
+		PublicURL:      n.cfg.PublicURL,
+		Directory:      dir,
 		Store:          n.store,
 		PasswordHasher: hasher,
 		SecretBox:      n.box,

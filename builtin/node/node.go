@@ -23,6 +23,7 @@ import (
 	"github.com/latchid/latch/builtin/login"
 	"github.com/latchid/latch/builtin/oauth"
 	"github.com/latchid/latch/builtin/saml"
+	"github.com/latchid/latch/builtin/selfservice"
 	"github.com/latchid/latch/builtin/server"
 	"github.com/latchid/latch/kernel/config"
 	"github.com/latchid/latch/kernel/event"
@@ -55,6 +56,8 @@ type Node struct {
 	chMetrics  *changeMetrics // counts the change notifications
 	unfollow   func()         // stops following changes
 	cache      *cache.Redis   // the cluster's shared cache; nil without one
+	// queues are the durable queues of plugin provisioners (provisioning.go).
+	queues *provisioning
 }
 
 // Options tune Open beyond the configuration.
@@ -150,6 +153,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options
 		Logger:    log.With(slog.String("component", "adaptive")),
 		Host:      &adaptive.StoreHost{Store: n.store},
 		CookieKey: cookieKey,
+		HTTPAllow: cfg.Adaptive.HTTPAllow,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("starting the adaptive script engine: %w", err)
@@ -161,33 +165,48 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options
 		Log:            log,
 		Audit:          n.bus,
 		Engine:         engine,
+		ThemeDir:       cfg.UI.ThemeDir,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("starting the login pages: %w", err)
 	}
 	lg.Mount(n.server.App())
+	passwords, err := n.openSelfService(lg) // selfservice.go
+	if err != nil {
+		return nil, err
+	}
+	n.mountFederation(lg) // federation.go: endpoints of federated authenticators
+	clientSecretKey, err := secret.DeriveKey(mk, "oauth-client-secret")
+	if err != nil {
+		return nil, err
+	}
 	provider, err := oauth.New(oauth.Deps{
 		Store: n.store, Keys: n.keys, PublicURL: cfg.PublicURL, Log: log, Audit: n.bus,
-		Login: lg, HMACKey: hmacKey, Extensions: n.extensions,
+		Login: lg, HMACKey: hmacKey, Extensions: n.extensions, ClientSecretKey: clientSecretKey,
+		MutualTLS: cfg.TLS.ClientCAFile != "" && cfg.TLS.CertFile != "",
 	})
 	if err != nil {
 		return nil, fmt.Errorf("starting the oauth provider: %w", err)
 	}
 	provider.Mount(n.server.App())
+	passwords.UseTokens(provider) // a password reset revokes the user's tokens too
 	samlKey, err := secret.DeriveKey(mk, "saml-pseudonym")
 	if err != nil {
 		return nil, err
 	}
-	idp, err := saml.New(saml.Deps{Store: n.store, Keys: n.keys, Login: lg, PublicURL: cfg.PublicURL, PseudonymKey: samlKey, Log: log, Audit: n.bus})
+	idp, err := saml.New(saml.Deps{Store: n.store, Keys: n.keys, Login: lg, PublicURL: cfg.PublicURL, PseudonymKey: samlKey, Log: log, Audit: n.bus,
+		ClaimMappers: n.extensions.claimMappers, SessionEnded: provider.LogoutSession})
 	if err != nil {
 		return nil, fmt.Errorf("starting the saml idp: %w", err)
 	}
+	provider.OnSessionEnd(idp.EndSessionFrames) // cross-protocol logout
 	idp.Mount(n.server.App())
 	gw, err := n.openGateway(ctx) // the gateway role (gateway.routes_file); nil when off
 	if err != nil {
 		return nil, err
 	}
 	n.followChanges(idp.Forget, gw)
+	n.startProvisioning(ctx)
 	admin.New(admin.Deps{
 		Bearer:        adminBearer{provider},
 		Store:         n.store,
@@ -199,9 +218,15 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options
 		Gateway:       gw,
 		Adaptive:      engine,
 		InitialTokens: provider,
+		Provisioners:  n.queues,
+		Directory:     n.extensions.outsideDatabase(),
+		ClientSecrets: provider,
 		Log:           log,
+		Passwords:     passwords,
+		CheckSettings: selfservice.CheckSettings,
 	}).Mount(n.server.App())
-	n.mountSCIM(provider, n.hasher)
+	n.mountSCIM(provider, n.hasher, passwords)
+	n.mountMe(provider, lg, passwords)
 	return n, nil
 }
 
@@ -261,6 +286,7 @@ func (n *Node) openCore(ctx context.Context) (mk []byte, err error) {
 		Listen:          cfg.Listen,
 		CertFile:        cfg.TLS.CertFile,
 		KeyFile:         cfg.TLS.KeyFile,
+		ClientCAFile:    cfg.TLS.ClientCAFile,
 		BodyLimit:       int(cfg.HTTP.BodyLimit),
 		ReadTimeout:     cfg.HTTP.ReadTimeout,
 		WriteTimeout:    cfg.HTTP.WriteTimeout,
@@ -302,6 +328,7 @@ func (n *Node) Close() { n.closeAll() }
 
 func (n *Node) closeAll() {
 	n.stopFollowing() // no cache reloads while the node winds down
+	n.stopProvisioning()
 	if n.bundles != nil {
 		n.bundles.halt()
 	}

@@ -54,12 +54,16 @@ func (b scimBearer) ValidateSCIMToken(ctx context.Context, t store.Tenant, raw s
 var _ scim.BearerTokens = scimBearer{}
 
 // mountSCIM serves SCIM 2.0 at /scim2 and /t/{tenant}/scim2.
-func (n *Node) mountSCIM(provider *oauth.Provider, hasher scim.PasswordHasher) {
+func (n *Node) mountSCIM(provider *oauth.Provider, hasher scim.PasswordHasher, passwords scim.PasswordPolicy) {
 	scim.New(scim.Deps{
 		Store:  n.store,
 		Hasher: hasher,
 		Bearer: scimBearer{p: provider, st: n.store},
 		Audit:  n.bus,
 		Log:    n.log,
+
+		// The users of user store domains outside the database.
+		Directory: n.extensions.outsideDatabase(),
+		Passwords: passwords, // the tenants' password policies (selfservice.go)
 	}).Mount(n.server.App())
 }

@@ -200,7 +200,10 @@ func (p *Provider) continueAuthorize(ctx context.Context, c *fiber.Ctx, t tenant
 			force = true
 		}
 	}
-	needLogin := sess == nil || (force && sess.AuthTime.Before(f.RequestedAt))
+	// Step-up: the session's acr is below the requested acr_values
+	// (builtin/login protect.go); the login runs the flow's later steps.
+	stepUp := sess != nil && !force && sess.AuthTime.Before(f.RequestedAt) && login.NeedsStepUp(sess.ACR, form.Get("acr_values"))
+	needLogin := sess == nil || (force && sess.AuthTime.Before(f.RequestedAt)) || stepUp
 	if needLogin {
 		if none {
 			return p.authorizeError(ctx, c, t, ar, fosite.ErrLoginRequired)
@@ -210,7 +213,7 @@ func (p *Provider) continueAuthorize(ctx context.Context, c *fiber.Ctx, t tenant
 		}
 		return c.Redirect(p.d.Login.LoginURL(t.base, t.base+PathAuthorizeResume+"?flow="+url.QueryEscape(f.ID), login.Options{
 			Force: sess != nil || force, LoginHint: form.Get("login_hint"), UILocales: form.Get("ui_locales"),
-			Client: cl.id, ACRValues: form.Get("acr_values"),
+			Client: cl.id, ACRValues: form.Get("acr_values"), StepUp: stepUp,
 		}), http.StatusSeeOther)
 	}
 
@@ -346,10 +349,17 @@ func (p *Provider) issueCode(ctx context.Context, c *fiber.Ctx, t tenantInfo, ar
 		}
 		return p.authorizeError(ctx, c, t, ar, errors.Join(errStorage, err))
 	}
-	if !user.Enabled || user.LockedUntil.After(time.Now()) {
+	if !user.Enabled || user.LockedUntil.After(time.Now()) || store.Suspended(user, time.Now()) {
 		return p.authorizeError(ctx, c, t, ar, fosite.ErrAccessDenied.WithHint("The account is disabled or locked."))
 	}
 	s := newSession()
+	if jkt := ar.GetRequestForm().Get("dpop_jkt"); jkt != "" {
+		// RFC 9449 section 10: the code is bound to the key.
+		if len(jkt) != 43 || strings.Trim(jkt, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") != "" {
+			return p.authorizeError(ctx, c, t, ar, fosite.ErrInvalidRequest.WithHint("dpop_jkt must be a base64url SHA-256 JWK thumbprint."))
+		}
+		s.CodeJKT = jkt
+	}
 	s.Subject = user.ID
 	s.Username = user.Username
 	s.JWTClaims.Subject = user.ID
@@ -362,12 +372,22 @@ func (p *Provider) issueCode(ctx context.Context, c *fiber.Ctx, t tenantInfo, ar
 	id.RequestedAt = f.RequestedAt.Truncate(time.Second)
 	id.AuthenticationContextClassReference = sess.ACR
 	id.AuthenticationMethodsReferences = sess.AMR
-	id.Extra = userClaims(user, ar.GetGrantedScopes())
+	if id.Extra, err = p.releasedClaims(ctx, t, user, ar.GetGrantedScopes(), clientProfile(ar.GetClient())); err != nil {
+		return p.authorizeError(ctx, c, t, ar, err)
+	}
 	id.Extra["sid"] = sess.ID
 
 	resp, err := p.oauth2.NewAuthorizeResponse(ctx, ar, s)
 	if err != nil {
 		return p.authorizeError(ctx, c, t, ar, err)
+	}
+	if ar.GetGrantedScopes().Has("openid") && ar.GetRedirectURI() != nil {
+		// OpenID Connect Session Management 1.0 section 2.
+		ss, err := p.setBrowserState(c, t, sess, ar.GetClient().GetID(), ar.GetRedirectURI().String())
+		if err != nil {
+			return p.authorizeError(ctx, c, t, ar, err)
+		}
+		resp.AddParameter("session_state", ss)
 	}
 	if f.ID != "" {
 		p.dropFlow(ctx, t, f)

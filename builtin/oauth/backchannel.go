@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/ory/fosite/token/jwt"
 
+	"github.com/latchid/latch/builtin/internal/safehttp"
 	"github.com/latchid/latch/kernel/event"
 	"github.com/latchid/latch/kernel/store"
 )
@@ -44,6 +45,9 @@ const (
 	backchannelBackoff  = time.Second
 	// backchannelTimeout bounds one attempt.
 	backchannelTimeout = 5 * time.Second
+	// maxLogoutReplyBytes caps what is read of an RP's answer (the
+	// notifier's bodies are capped there; the answer is discarded).
+	maxLogoutReplyBytes = 4 << 10
 	// maxRPSessionClients bounds the clients tracked per session.
 	maxRPSessionClients = 64
 	// rpSessionsLifetime is how long a session's client list is kept when
@@ -89,16 +93,31 @@ func (p *Provider) trackRP(ctx context.Context, t tenantInfo, sess *store.Sessio
 	}
 }
 
-// backchannelLogout notifies the clients that got codes under the ended
-// session sess and registered a backchannel_logout_uri: each gets a logout
-// token, delivered in the background with retries.
-func (p *Provider) backchannelLogout(ctx context.Context, t tenantInfo, sess *store.Session) {
+// ClientSettingFrontchannelLogoutURI is the key in store.Client.Settings
+// of the URL the signed-out page loads in an iframe when a session the
+// client got tokens under ends (OpenID Connect Front-Channel Logout 1.0
+// section 2). Its scheme, host and port must be those of one of the
+// client's redirect URIs.
+const ClientSettingFrontchannelLogoutURI = "frontchannel_logout_uri"
+
+// ClientSettingFrontchannelLogoutSessionRequired is the key in
+// store.Client.Settings that, set to a JSON true, makes the iframe's URL
+// carry iss and sid query parameters (section 2). The ID tokens of every
+// client carry sid.
+const ClientSettingFrontchannelLogoutSessionRequired = "frontchannel_logout_session_required"
+
+// logoutRPs notifies the clients that got codes under the ended session
+// sess: each one that registered a backchannel_logout_uri gets a logout
+// token, delivered in the background with retries, and the
+// frontchannel_logout_uri of each one that registered one is returned, for
+// the signed-out page to load in iframes.
+func (p *Provider) logoutRPs(ctx context.Context, t tenantInfo, sess *store.Session) (frames []string) {
 	var rec rpSessions
 	if _, err := p.getJSON(ctx, t, kindRPSessions, sess.ID, &rec); err != nil {
 		if !errors.Is(err, store.ErrNotFound) {
 			p.d.Log.WarnContext(ctx, "loading the session's clients", "err", err)
 		}
-		return
+		return nil
 	}
 	if err := p.d.Store.DeleteToken(ctx, t.id, kindRPSessions, sess.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
 		p.d.Log.WarnContext(ctx, "deleting the session's clients", "err", err)
@@ -108,11 +127,14 @@ func (p *Provider) backchannelLogout(ctx context.Context, t tenantInfo, sess *st
 		if err != nil || !cl.Enabled {
 			continue
 		}
+		if f := frontchannelURI(cl, t, sess); f != "" {
+			frames = append(frames, f)
+		}
 		uri := settingString(cl.Settings, ClientSettingBackchannelLogoutURI)
 		if uri == "" {
 			continue
 		}
-		if err := checkFetchURL(uri, p.d.AllowPrivateNetworks); err != nil {
+		if err := safehttp.CheckURL(uri, p.d.AllowPrivateNetworks); err != nil {
 			p.d.Log.WarnContext(ctx, "backchannel_logout_uri refused", "client_id", id, "err", err)
 			continue
 		}
@@ -123,6 +145,35 @@ func (p *Provider) backchannelLogout(ctx context.Context, t tenantInfo, sess *st
 		}
 		go p.deliverLogout(context.WithoutCancel(ctx), t, id, uri, token)
 	}
+	return frames
+}
+
+// frontchannelURI returns the client's frontchannel_logout_uri for the
+// ended session, with iss and sid when the client asked for them, or ""
+// when it registered none or one that is not an absolute http(s) URL on
+// the origin of one of its redirect URIs.
+func frontchannelURI(cl store.Client, t tenantInfo, sess *store.Session) string {
+	raw := settingString(cl.Settings, ClientSettingFrontchannelLogoutURI)
+	if raw == "" {
+		return ""
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.Fragment != "" || u.User != nil {
+		return ""
+	}
+	if !slices.ContainsFunc(cl.RedirectURIs, func(r string) bool {
+		ru, err := url.Parse(r)
+		return err == nil && ru.Scheme == u.Scheme && ru.Host == u.Host
+	}) {
+		return ""
+	}
+	if cl.Settings[ClientSettingFrontchannelLogoutSessionRequired] == true {
+		q := u.Query()
+		q.Set("iss", t.issuer)
+		q.Set("sid", sess.ID)
+		u.RawQuery = q.Encode()
+	}
+	return u.String()
 }
 
 // logoutToken signs the logout token of Back-Channel Logout 1.0 section
@@ -177,10 +228,10 @@ func (p *Provider) postLogout(ctx context.Context, uri, token string) (bool, err
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	resp, err := p.notifier.Do(req)
 	if err != nil {
-		return !errors.Is(err, errForbiddenAddress), fmt.Errorf("posting logout token: %w", err)
+		return !errors.Is(err, safehttp.ErrForbiddenAddress), fmt.Errorf("posting logout token: %w", err)
 	}
 	defer func() { _ = resp.Body.Close() }()
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
+	_, _ = io.Copy(io.Discard, resp.Body)
 	switch {
 	case resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusNoContent:
 		return false, nil

@@ -19,6 +19,22 @@ import (
 	"github.com/latchid/latch/kernel/store"
 )
 
+// session makes an SSO session of userID in the store, as the login pages
+// would, and returns it with its cookie; part is the cookie's secret part.
+func (e *env) session(t testing.TB, userID, part string) (store.Session, *http.Cookie) {
+	t.Helper()
+	now := time.Now().UTC()
+	sum := sha256.Sum256([]byte(part))
+	sess, err := e.st.CreateSession(context.Background(), store.Session{
+		TenantID: e.def.ID, UserID: userID, AuthTime: now, ACR: "1", AMR: []string{"pwd"},
+		Data: map[string]any{"secret_sha256": hex.EncodeToString(sum[:])}, CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(time.Hour),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sess, &http.Cookie{Name: "latch_session", Value: sess.ID + "." + part, Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode}
+}
+
 // TestBackchannelLogout signs a user in (a session made in the store, as
 // the login pages would), gets a code and tokens for a client with a
 // backchannel_logout_uri, ends the session at the end_session endpoint,
@@ -53,17 +69,7 @@ func TestBackchannelLogout(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	now := time.Now().UTC()
-	secretPart := "session-secret-part"
-	sum := sha256.Sum256([]byte(secretPart))
-	sess, err := e.st.CreateSession(ctx, store.Session{
-		TenantID: e.def.ID, UserID: user.ID, AuthTime: now, ACR: "1", AMR: []string{"pwd"},
-		Data: map[string]any{"secret_sha256": hex.EncodeToString(sum[:])}, CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(time.Hour),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cookie := &http.Cookie{Name: "latch_session", Value: sess.ID + "." + secretPart, Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode}
+	sess, cookie := e.session(t, user.ID, "session-secret-part")
 	noRedirects := &http.Client{Transport: e.http.Transport, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	get := func(u string) response {
 		req, _ := http.NewRequest(http.MethodGet, u, nil)

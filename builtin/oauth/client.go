@@ -31,6 +31,20 @@ const (
 // client may authenticate with.
 var authMethodsSupported = []string{authMethodBasic, authMethodPost, authMethodPrivateKeyJWT}
 
+// authMethods lists, for discovery, the methods a confidential client may
+// authenticate with on this node: client_secret_jwt too when the node can
+// seal secrets (Deps.ClientSecretKey).
+func (p *Provider) authMethods() []string {
+	out := slices.Clone(authMethodsSupported)
+	if p.secretBox != nil {
+		out = append(out, authMethodSecretJWT)
+	}
+	if p.d.MutualTLS {
+		out = append(out, authMethodTLS)
+	}
+	return out
+}
+
 // client adapts a store.Client to fosite.Client. It never carries more of
 // the stored client than fosite asks for.
 type client struct {
@@ -62,7 +76,30 @@ type client struct {
 	requestObjectAlg string
 	// requirePAR makes the client push its authorization requests.
 	requirePAR bool
+	// opaqueTokens makes its access tokens opaque rather than JWTs
+	// (ClientSettingAccessTokenFormat).
+	opaqueTokens bool
+	// requireDPoP makes its token requests need a DPoP proof
+	// (ClientSettingDPoPBoundAccessTokens).
+	requireDPoP bool
+	// settings are the stored client's settings (tls_client_auth names
+	// its certificate there).
+	settings map[string]any
 }
+
+// ClientSettingAccessTokenFormat is the key in store.Client.Settings of
+// the client's access token format: "jwt" (the default; RFC 9068) or
+// "opaque", a random reference that only introspection (RFC 7662), the
+// UserInfo endpoint and this server's own resources can read. Use opaque
+// tokens when resource servers must not read the claims, or when every
+// use must be checked against revocation.
+const ClientSettingAccessTokenFormat = "access_token_format"
+
+// Values of ClientSettingAccessTokenFormat.
+const (
+	AccessTokenFormatJWT    = "jwt"
+	AccessTokenFormatOpaque = "opaque"
+)
 
 func newClient(c store.Client, maxLifetime time.Duration) *client {
 	respTypes := c.ResponseTypes
@@ -90,6 +127,9 @@ func newClient(c store.Client, maxLifetime time.Duration) *client {
 		authSigningAlg:   settingString(c.Settings, ClientSettingTokenEndpointAuthSigningAlg),
 		requestObjectAlg: settingString(c.Settings, ClientSettingRequestObjectSigningAlg),
 		requirePAR:       c.Settings[ClientSettingRequirePAR] == true,
+		opaqueTokens:     settingString(c.Settings, ClientSettingAccessTokenFormat) == AccessTokenFormatOpaque,
+		requireDPoP:      c.Settings[ClientSettingDPoPBoundAccessTokens] == true,
+		settings:         c.Settings,
 	}
 }
 
@@ -301,6 +341,9 @@ func (p *Provider) authenticateClient(ctx context.Context, r *http.Request, form
 		return nil, fosite.ErrInvalidClient
 	case err != nil:
 		return nil, err
+	}
+	if method == authMethodNone && cl.authMethod == authMethodTLS {
+		return p.authenticateTLS(ctx, cl, info)
 	}
 	if cl.authMethod != "" && cl.authMethod != method {
 		info.reason = "client must authenticate with " + cl.authMethod

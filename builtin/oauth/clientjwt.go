@@ -19,6 +19,8 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	josejwt "github.com/go-jose/go-jose/v4/jwt"
 	"github.com/ory/fosite"
+
+	"github.com/latchid/latch/builtin/internal/safehttp"
 )
 
 // Client settings of JWT-based client authentication and request objects
@@ -75,6 +77,19 @@ func assertionAlgorithmNames() []string {
 	out := make([]string, len(assertionAlgorithms))
 	for i, a := range assertionAlgorithms {
 		out[i] = string(a)
+	}
+	return out
+}
+
+// authSigningAlgs lists, for discovery, the algorithms of client
+// assertions: the asymmetric ones, and the HMAC ones of client_secret_jwt
+// when the node supports it.
+func (p *Provider) authSigningAlgs() []string {
+	out := assertionAlgorithmNames()
+	if p.secretBox != nil {
+		for _, a := range secretJWTAlgorithms {
+			out = append(out, string(a))
+		}
 	}
 	return out
 }
@@ -155,7 +170,7 @@ func (p *Provider) candidateKeys(ctx context.Context, ck clientKeys, kid string,
 	case ck.set != nil:
 		return pick(ck.set), nil
 	case ck.uri != "":
-		if err := checkFetchURL(ck.uri, p.d.AllowPrivateNetworks); err != nil {
+		if err := safehttp.CheckURL(ck.uri, p.d.AllowPrivateNetworks); err != nil {
 			return nil, err
 		}
 		set, err := p.clientJWKS.get(ctx, ck.uri, false)
@@ -232,10 +247,11 @@ func clientAuthAudiences(t tenantInfo) []string {
 }
 
 // authenticateAssertion authenticates a client with a JWT it signed
-// (private_key_jwt, RFC 7523 section 2.2). The client is the assertion's
-// sub (and client_id, when sent); it must be registered for
-// private_key_jwt, the JWT must be signed with one of its keys and an
-// allowed algorithm, iss and sub must be its id, aud one of
+// (private_key_jwt, RFC 7523 section 2.2) or MACed with its secret
+// (client_secret_jwt). The client is the assertion's sub (and client_id,
+// when sent); it must be registered for the method, the JWT must be signed
+// with one of its keys and an allowed asymmetric algorithm, or MACed with
+// HS256, HS384 or HS512 and its secret, iss and sub must be its id, aud one of
 // clientAuthAudiences, exp present and at most maxAssertionLifetime
 // ahead, and jti unused. Every failure is invalid_client; the reason goes
 // to the audit event.
@@ -281,29 +297,33 @@ func (p *Provider) authenticateAssertion(ctx context.Context, r *http.Request, f
 	case err != nil:
 		return nil, err
 	}
-	switch cl.authMethod {
-	case authMethodPrivateKeyJWT:
-	case authMethodSecretJWT:
-		// HMAC needs the cleartext secret, and Latch keeps only a hash of
-		// it (kernel/secret).
-		return fail("client_secret_jwt is not supported")
-	default:
-		return fail("client must authenticate with " + cl.authMethod)
-	}
-	algs := pinnedAlgorithms(cl.authSigningAlg)
-	if !slices.Contains(algs, jose.SignatureAlgorithm(unverified.Headers[0].Algorithm)) {
-		return fail("client assertion algorithm not allowed for the client")
-	}
-	var claims assertionClaims
-	if err := p.verifyClientJWT(ctx, raw, cl.keys, algs, &claims); err != nil {
-		if errors.Is(err, errForbiddenAddress) {
-			p.d.Log.WarnContext(ctx, "client jwks_uri refused by the SSRF guard", "client_id", cl.id)
-		}
-		return fail("client assertion signature: " + err.Error())
-	}
 	t, err := mustTenant(ctx)
 	if err != nil {
 		return nil, err
+	}
+	var claims assertionClaims
+	switch cl.authMethod {
+	case authMethodPrivateKeyJWT:
+		algs := pinnedAlgorithms(cl.authSigningAlg)
+		if !slices.Contains(algs, jose.SignatureAlgorithm(unverified.Headers[0].Algorithm)) {
+			return fail("client assertion algorithm not allowed for the client")
+		}
+		if err := p.verifyClientJWT(ctx, raw, cl.keys, algs, &claims); err != nil {
+			if errors.Is(err, safehttp.ErrForbiddenAddress) {
+				p.d.Log.WarnContext(ctx, "client jwks_uri refused by the SSRF guard", "client_id", cl.id)
+			}
+			return fail("client assertion signature: " + err.Error())
+		}
+	case authMethodSecretJWT:
+		info.method = authMethodSecretJWT
+		if err := p.verifySecretJWT(ctx, t, cl, raw, &claims); err != nil {
+			if errors.Is(err, errStorage) {
+				return nil, err
+			}
+			return fail("client assertion MAC: " + err.Error())
+		}
+	default:
+		return fail("client must authenticate with " + cl.authMethod)
 	}
 	now := time.Now()
 	if err := claims.ValidateWithLeeway(josejwt.Expected{

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -319,11 +320,23 @@ func (p *Provider) deviceSubmit(ctx context.Context, c *fiber.Ctx, t tenantInfo)
 	if sess == nil {
 		return c.Redirect(p.d.Login.LoginURL(t.base, t.base+PathDevice, login.Options{}), http.StatusSeeOther)
 	}
+	limited, err := p.deviceLimited(ctx, t, sess.ID, c.IP())
+	if err != nil {
+		return p.pageFailure(c, t, err)
+	}
+	if limited {
+		p.publish(c, t, event.Ref("user", sess.UserID), ActionDeviceDecide, "", event.OutcomeDenied, map[string]any{"reason": "too many wrong user codes"})
+		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int(deviceAttemptWindow/time.Second)))
+		return p.d.Login.RenderDevice(c, login.Device{Page: t.page(""), Action: t.base + PathDevice, Limited: true})
+	}
 	code := normalizeUserCode(c.FormValue("user_code"))
 	rec, cl, err := p.pendingDevice(ctx, t, code)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		p.publish(c, t, event.Ref("user", sess.UserID), ActionDeviceDecide, "", event.OutcomeFailure, map[string]any{"reason": "unknown, used or expired user code"})
+		if err := p.countDeviceFailure(ctx, t, sess.ID, c.IP()); err != nil {
+			return p.pageFailure(c, t, err)
+		}
 		return p.d.Login.RenderDevice(c, login.Device{Page: t.page(""), Action: t.base + PathDevice, UserCode: truncate(c.FormValue("user_code"), 32), Invalid: true})
 	case err != nil:
 		return p.pageFailure(c, t, err)
@@ -536,7 +549,7 @@ func (g *deviceCodeGrant) HandleTokenEndpointRequest(ctx context.Context, r fosi
 		return fosite.ErrInvalidGrant.WithHint("The user no longer exists.")
 	case err != nil:
 		return fmt.Errorf("loading user: %w: %w", errStorage, err)
-	case !usr.Enabled || usr.LockedUntil.After(now):
+	case !usr.Enabled || usr.LockedUntil.After(now) || store.Suspended(usr, now):
 		return fosite.ErrInvalidGrant.WithHint("The account is disabled or locked.")
 	}
 	for _, s := range dev.Scopes {
@@ -572,7 +585,9 @@ func (g *deviceCodeGrant) HandleTokenEndpointRequest(ctx context.Context, r fosi
 		id.RequestedAt = dev.RequestedAt.Truncate(time.Second)
 		id.AuthenticationContextClassReference = user.ACR
 		id.AuthenticationMethodsReferences = user.AMR
-		id.Extra = userClaims(usr, r.GetGrantedScopes())
+		if id.Extra, err = g.p.releasedClaims(ctx, t, usr, r.GetGrantedScopes(), clientProfile(r.GetClient())); err != nil {
+			return err
+		}
 		id.Extra["sid"] = user.SessionID
 	}
 	return nil

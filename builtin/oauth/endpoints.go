@@ -67,6 +67,7 @@ type tenantHandler func(ctx context.Context, c *fiber.Ctx, t tenantInfo) error
 //	GET  {base}/device, POST {base}/device, POST {base}/device/consent
 //	POST {base}/oauth2/register
 //	GET, PUT, DELETE {base}/oauth2/register/:client_id
+//	GET  {base}/oauth2/check_session
 //
 // GET routes also answer HEAD. Any other method on these paths gets 405
 // with an RFC 6749 error body and an Allow header.
@@ -96,6 +97,7 @@ func (p *Provider) Mount(app *fiber.App) {
 			{fiber.MethodPost, PathRegister, p.register},
 			{both, PathUserInfo, p.userinfo},
 			{both, PathEndSession, p.endSession},
+			{fiber.MethodGet, PathCheckSession, p.checkSession},
 		} {
 			h := p.serve(base.named, rt.h)
 			switch rt.method {
@@ -134,7 +136,7 @@ func (p *Provider) serve(named bool, h tenantHandler) fiber.Handler {
 		if err != nil {
 			return p.writeError(c, err)
 		}
-		return h(withTenant(c.UserContext(), t), c, t)
+		return h(withPeerCert(withTenant(c.UserContext(), t), c), c, t)
 	}
 }
 
@@ -168,6 +170,11 @@ type metadata struct {
 	RegistrationEndpoint                       string   `json:"registration_endpoint"`
 	BackchannelLogoutSupported                 bool     `json:"backchannel_logout_supported"`
 	BackchannelLogoutSessionSupported          bool     `json:"backchannel_logout_session_supported"`
+	FrontchannelLogoutSupported                bool     `json:"frontchannel_logout_supported"`
+	FrontchannelLogoutSessionSupported         bool     `json:"frontchannel_logout_session_supported"`
+	CheckSessionIframe                         string   `json:"check_session_iframe"`
+	DPoPSigningAlgValuesSupported              []string `json:"dpop_signing_alg_values_supported"`
+	TLSClientCertificateBoundAccessTokens      bool     `json:"tls_client_certificate_bound_access_tokens,omitempty"`
 	RequirePushedAuthorizationRequests         bool     `json:"require_pushed_authorization_requests"`
 	RequestObjectSigningAlgValuesSupported     []string `json:"request_object_signing_alg_values_supported"`
 	ClaimsParameterSupported                   bool     `json:"claims_parameter_supported"`
@@ -200,15 +207,20 @@ func (p *Provider) discovery(ctx context.Context, c *fiber.Ctx, t tenantInfo) er
 		IDTokenSigningAlgValuesSupported:           algs,
 		CodeChallengeMethodsSupported:              []string{"S256"},
 		PromptValuesSupported:                      []string{"none", "login", "consent", "select_account"},
-		TokenEndpointAuthMethodsSupported:          append(slices.Clone(authMethodsSupported), authMethodNone),
-		IntrospectionEndpointAuthMethodsSupported:  authMethodsSupported,
-		RevocationEndpointAuthMethodsSupported:     authMethodsSupported,
-		TokenEndpointAuthSigningAlgValuesSupported: assertionAlgorithmNames(),
+		TokenEndpointAuthMethodsSupported:          append(p.authMethods(), authMethodNone),
+		IntrospectionEndpointAuthMethodsSupported:  p.authMethods(),
+		RevocationEndpointAuthMethodsSupported:     p.authMethods(),
+		TokenEndpointAuthSigningAlgValuesSupported: p.authSigningAlgs(),
 		PushedAuthorizationRequestEndpoint:         t.issuer + PathPAR,
 		DeviceAuthorizationEndpoint:                t.issuer + PathDeviceAuthorization,
 		RegistrationEndpoint:                       t.issuer + PathRegister,
 		BackchannelLogoutSupported:                 true,
 		BackchannelLogoutSessionSupported:          true,
+		FrontchannelLogoutSupported:                true,
+		FrontchannelLogoutSessionSupported:         true,
+		CheckSessionIframe:                         t.issuer + PathCheckSession,
+		DPoPSigningAlgValuesSupported:              dpopAlgorithmNames(),
+		TLSClientCertificateBoundAccessTokens:      p.d.MutualTLS,
 		RequestObjectSigningAlgValuesSupported:     assertionAlgorithmNames(),
 		// Request objects by value, and request_uri from the pushed
 		// authorization request endpoint only.
@@ -243,15 +255,29 @@ func (p *Provider) token(ctx context.Context, c *fiber.Ctx, t tenantInfo) error 
 	case !slices.Contains(p.grantTypes, gt) && (!p.isExtensionGrantType(gt) || !p.customGrantTypes(t.name)):
 		return p.deny(c, t, info, gt, fosite.ErrUnsupportedGrantType.WithHintf("The grant type %q is not supported.", truncate(gt, 64)))
 	}
+	proof, err := p.tokenDPoP(c, t)
+	if err != nil {
+		return p.deny(c, t, info, gt, err)
+	}
 	ar, err := p.oauth2.NewAccessRequest(ctx, r, newSession())
 	if err != nil {
 		return p.deny(c, t, info, gt, err)
 	}
+	if proof != nil {
+		if err := p.useDPoPProof(ctx, t, *proof); err != nil {
+			return p.deny(c, t, info, gt, err)
+		}
+	}
+	tokenType, err := bindDPoP(ar, proof)
+	if err != nil {
+		return p.deny(c, t, info, gt, err)
+	}
+	bindCertificate(ctx, ar, info)
 	resp, err := p.oauth2.NewAccessResponse(ctx, ar)
 	if err != nil {
 		return p.deny(c, t, info, gt, err)
 	}
-	resp.SetTokenType("Bearer")
+	resp.SetTokenType(tokenType)
 	body := resp.ToMap()
 	if s, _ := body["scope"].(string); s == "" {
 		delete(body, "scope")
@@ -314,6 +340,19 @@ func introspection(ar fosite.Requester) fiber.Map {
 	}
 	if s, ok := ar.GetSession().(*session); ok && s.Username != "" {
 		m["username"] = s.Username
+	}
+	cnf := fiber.Map{}
+	if info.DPoPJKT != "" {
+		// RFC 9449 section 6.2.
+		m["token_type"] = tokenTypeDPoP
+		cnf["jkt"] = info.DPoPJKT
+	}
+	if info.CertThumbprint != "" {
+		// RFC 8705 section 3.2.
+		cnf[cnfX5T] = info.CertThumbprint
+	}
+	if len(cnf) > 0 {
+		m["cnf"] = cnf
 	}
 	return m
 }
@@ -407,6 +446,7 @@ var rfcErrors = map[string]bool{
 	"access_denied":             true,
 	"invalid_redirect_uri":      true,
 	"invalid_client_metadata":   true,
+	"invalid_dpop_proof":        true,
 	"unsupported_token_type":    true,
 	"server_error":              true,
 	"temporarily_unavailable":   true,

@@ -15,6 +15,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/handler/oauth2"
+
+	"github.com/latchid/latch/builtin/internal/safehttp"
 )
 
 // Grant types and token types of RFC 8693 and RFC 7523.
@@ -43,7 +45,16 @@ type trustedIssuer struct {
 // trustedIssuers reads the tenant's trusted issuers; malformed entries are
 // skipped.
 func trustedIssuers(settings map[string]any) []trustedIssuer {
-	raw, err := json.Marshal(settings[TenantSettingJWTBearerIssuers])
+	return settingList(settings, TenantSettingJWTBearerIssuers, func(ti trustedIssuer) bool {
+		return ti.Issuer != "" && (ti.JWKS != nil || ti.JWKSURI != "")
+	})
+}
+
+// settingList reads the setting key as a list of T, keeping the entries
+// that decode and that valid accepts; a setting that is not a list reads
+// as none.
+func settingList[T any](settings map[string]any, key string, valid func(T) bool) []T {
+	raw, err := json.Marshal(settings[key])
 	if err != nil {
 		return nil
 	}
@@ -51,11 +62,11 @@ func trustedIssuers(settings map[string]any) []trustedIssuer {
 	if json.Unmarshal(raw, &list) != nil {
 		return nil
 	}
-	out := make([]trustedIssuer, 0, len(list))
+	out := make([]T, 0, len(list))
 	for _, e := range list {
-		var ti trustedIssuer
-		if json.Unmarshal(e, &ti) == nil && ti.Issuer != "" && (ti.JWKS != nil || ti.JWKSURI != "") {
-			out = append(out, ti)
+		var v T
+		if json.Unmarshal(e, &v) == nil && valid(v) {
+			out = append(out, v)
 		}
 	}
 	return out
@@ -285,6 +296,11 @@ func (p *Provider) exchangedToken(ctx context.Context, raw, typ, what string) (f
 		// invalid_request.
 		return nil, fosite.ErrInvalidRequest.WithHintf("The %s_token is not an active access token of this issuer.", what)
 	}
+	if s, ok := ar.GetSession().(*session); ok && (jktOf(s) != "" || x5tOf(s) != "") {
+		// A sender-constrained token (RFC 9449, RFC 8705) is not traded for
+		// one its holder's key or certificate does not constrain.
+		return nil, fosite.ErrInvalidRequest.WithHintf("The %s_token is sender-constrained and cannot be exchanged.", what)
+	}
 	return ar, nil
 }
 
@@ -330,7 +346,7 @@ func (p *Provider) bearerAssertion(ctx context.Context, r fosite.AccessRequester
 	}
 	var claims josejwt.Claims
 	if err := p.verifyClientJWT(ctx, raw, clientKeys{set: issuer.JWKS, uri: issuer.JWKSURI}, assertionAlgorithms, &claims); err != nil {
-		if errors.Is(err, errForbiddenAddress) {
+		if errors.Is(err, safehttp.ErrForbiddenAddress) {
 			p.d.Log.WarnContext(ctx, "trusted issuer jwks_uri refused by the SSRF guard", "issuer", issuer.Issuer)
 		}
 		return invalid("The assertion's signature does not verify.")
@@ -358,12 +374,19 @@ func (p *Provider) bearerAssertion(ctx context.Context, r fosite.AccessRequester
 		}
 		return issuedGrant{}, err
 	}
+	return assertionGrant(r, cl, issuer.Scopes, issuedGrant{subject: claims.Subject})
+}
+
+// assertionGrant finishes the grant of an assertion (JWT or SAML bearer)
+// for ig: the scopes requested, narrowed to the client's scopes and, when
+// set, to only (the issuer's); none when none are requested (least
+// privilege); and the audience requested.
+func assertionGrant(r fosite.AccessRequester, cl *client, only []string, ig issuedGrant) (issuedGrant, error) {
 	allowed := cl.scopes
-	if len(issuer.Scopes) > 0 {
-		allowed = slices.DeleteFunc(slices.Clone(cl.scopes), func(s string) bool { return !slices.Contains(issuer.Scopes, s) })
+	if len(only) > 0 {
+		allowed = slices.DeleteFunc(slices.Clone(cl.scopes), func(s string) bool { return !slices.Contains(only, s) })
 	}
-	// No scope requested: none granted (least privilege).
-	ig := issuedGrant{subject: claims.Subject}
+	var err error
 	if requested := r.GetRequestedScopes(); len(requested) > 0 {
 		if ig.scopes, err = narrowScopes(requested, allowed); err != nil {
 			return issuedGrant{}, err

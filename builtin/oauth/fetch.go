@@ -3,18 +3,14 @@ package oauth
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
-	"net/netip"
-	"net/url"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+
+	"github.com/latchid/latch/builtin/internal/safehttp"
 )
 
 // Limits of remote JWK Set fetching (a client's jwks_uri).
@@ -35,14 +31,11 @@ const (
 	maxCachedJWKS = 4096
 )
 
-// errForbiddenAddress is the SSRF guard refusing to connect to an address
-// that is not a public unicast address.
-var errForbiddenAddress = errors.New("address not allowed")
-
 // jwksFetcher fetches and caches the JWK Sets of clients' jwks_uri. Its
-// HTTP client refuses, after DNS resolution, every address that is not a
-// public unicast address (unless allowPrivate), follows no redirect, sends
-// no proxy-bound requests, and gives up after jwksFetchTimeout.
+// HTTP client is safehttp's: it refuses, after DNS resolution, every
+// address that is not a public unicast address (unless allowPrivate),
+// follows no redirect, sends no proxy-bound requests, gives up after
+// jwksFetchTimeout and reads at most maxJWKSBytes.
 type jwksFetcher struct {
 	http *http.Client
 
@@ -58,64 +51,7 @@ type jwksEntry struct {
 }
 
 func newJWKSFetcher(allowPrivate bool) *jwksFetcher {
-	return &jwksFetcher{http: guardedHTTPClient(allowPrivate, jwksFetchTimeout), cache: map[string]*jwksEntry{}}
-}
-
-// guardedHTTPClient returns an HTTP client for URLs that clients register.
-// The dialer's Control hook sees the address actually dialled, after name
-// resolution, so a host name that resolves to an internal address is
-// refused as well as a literal one.
-func guardedHTTPClient(allowPrivate bool, timeout time.Duration) *http.Client {
-	d := &net.Dialer{Timeout: timeout}
-	if !allowPrivate {
-		d.Control = func(_, address string, _ syscall.RawConn) error {
-			ap, err := netip.ParseAddrPort(address)
-			if err != nil {
-				return fmt.Errorf("%w: %s", errForbiddenAddress, address)
-			}
-			if !publicAddr(ap.Addr()) {
-				return fmt.Errorf("%w: %s is not a public address", errForbiddenAddress, ap.Addr())
-			}
-			return nil
-		}
-	}
-	return &http.Client{
-		Timeout: timeout,
-		Transport: &http.Transport{
-			Proxy:                 nil,
-			DialContext:           d.DialContext,
-			TLSHandshakeTimeout:   timeout,
-			ResponseHeaderTimeout: timeout,
-			MaxIdleConnsPerHost:   2,
-			IdleConnTimeout:       90 * time.Second,
-		},
-		CheckRedirect: func(*http.Request, []*http.Request) error {
-			return errors.New("redirects are not followed")
-		},
-	}
-}
-
-// publicAddr reports whether a is a globally routable unicast address.
-func publicAddr(a netip.Addr) bool {
-	a = a.Unmap()
-	return a.IsGlobalUnicast() && !a.IsPrivate() && !a.IsLoopback() && !a.IsLinkLocalUnicast() &&
-		!cgnat.Contains(a)
-}
-
-// cgnat is the shared address space of RFC 6598 (carrier-grade NAT).
-var cgnat = netip.MustParsePrefix("100.64.0.0/10")
-
-// checkFetchURL accepts absolute https URLs, and http ones when private
-// addresses are allowed (development and tests).
-func checkFetchURL(raw string, allowHTTP bool) error {
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" || u.User != nil || u.Fragment != "" {
-		return fmt.Errorf("checking url %q: must be an absolute URL without user or fragment", raw)
-	}
-	if u.Scheme != "https" && (u.Scheme != "http" || !allowHTTP) {
-		return fmt.Errorf("checking url %q: must be https", raw)
-	}
-	return nil
+	return &jwksFetcher{http: safehttp.NewClient(allowPrivate, jwksFetchTimeout, maxJWKSBytes), cache: map[string]*jwksEntry{}}
 }
 
 // get returns the set at uri: the cached one while fresh, else a new
@@ -157,25 +93,9 @@ func (f *jwksFetcher) get(ctx context.Context, uri string, force bool) (*jose.JS
 func (f *jwksFetcher) fetch(ctx context.Context, uri string) (*jose.JSONWebKeySet, error) {
 	ctx, cancel := context.WithTimeout(ctx, jwksFetchTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, uri, http.NoBody)
+	body, err := safehttp.Get(ctx, f.http, uri, "application/jwk-set+json, application/json")
 	if err != nil {
 		return nil, fmt.Errorf("fetching jwks: %w", err)
-	}
-	req.Header.Set("Accept", "application/jwk-set+json, application/json")
-	resp, err := f.http.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("fetching jwks: %w", err)
-	}
-	defer func() { _ = resp.Body.Close() }()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("fetching jwks: status %d", resp.StatusCode)
-	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxJWKSBytes+1))
-	if err != nil {
-		return nil, fmt.Errorf("fetching jwks: reading: %w", err)
-	}
-	if len(body) > maxJWKSBytes {
-		return nil, fmt.Errorf("fetching jwks: larger than %d bytes", maxJWKSBytes)
 	}
 	set := &jose.JSONWebKeySet{}
 	if err := json.Unmarshal(body, set); err != nil {

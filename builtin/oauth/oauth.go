@@ -46,10 +46,12 @@ import (
 	"github.com/ory/fosite/token/hmac"
 	"github.com/ory/fosite/token/jwt"
 
+	"github.com/latchid/latch/builtin/internal/safehttp"
 	"github.com/latchid/latch/builtin/login"
 
 	"github.com/latchid/latch/kernel/event"
 	"github.com/latchid/latch/kernel/keys"
+	"github.com/latchid/latch/kernel/secret"
 	"github.com/latchid/latch/kernel/store"
 )
 
@@ -175,6 +177,15 @@ type Deps struct {
 	// it opens the node's internal network to anyone who can register a
 	// client.
 	AllowPrivateNetworks bool
+	// MutualTLS says the node terminates TLS and verifies client
+	// certificates (tls.client_ca_file): clients may then authenticate
+	// with tls_client_auth and get certificate-bound tokens (RFC 8705).
+	MutualTLS bool
+	// ClientSecretKey is the 32-byte key the secrets of client_secret_jwt
+	// clients are sealed under (derive it from the master key with
+	// secret.DeriveKey); every node of a cluster must use the same one.
+	// Nil leaves client_secret_jwt unsupported.
+	ClientSecretKey []byte
 	// Extensions are the node's extension instances; the provider asks it
 	// for each tenant's grant types (extension.KindGrant), which serve
 	// grant_type values this package does not know. Nil serves none.
@@ -193,9 +204,14 @@ type Provider struct {
 	clientJWKS *jwksFetcher
 	// notifier posts logout tokens through the SSRF guard.
 	notifier *http.Client
+	// secretBox seals client_secret_jwt secrets; nil without
+	// Deps.ClientSecretKey.
+	secretBox *secret.Box
 	// grantTypes lists the grant types the token endpoint serves, in the
 	// order of discovery's grant_types_supported.
 	grantTypes []string
+	// sessionEnd is told of sessions end_session ends (crosslogout.go).
+	sessionEnd SessionEndHook
 }
 
 // New builds the provider over d. It wires fosite explicitly rather than
@@ -249,12 +265,18 @@ func New(d Deps) (*Provider, error) {
 			grantTypeDeviceCode,
 			grantTypeTokenExchange,
 			grantTypeJWTBearer,
+			grantTypeSAML2Bearer,
 		},
+	}
+	if d.ClientSecretKey != nil {
+		if p.secretBox, err = secret.NewBox(d.ClientSecretKey); err != nil {
+			return nil, fmt.Errorf("creating oauth provider: Deps.ClientSecretKey: %w", err)
+		}
 	}
 	p.storage = &storage{st: d.Store, maxLifetime: d.MaxAccessTokenLifetime}
 	p.signer = newTokenSigner(d.Keys)
 	p.clientJWKS = newJWKSFetcher(d.AllowPrivateNetworks)
-	p.notifier = guardedHTTPClient(d.AllowPrivateNetworks, backchannelTimeout)
+	p.notifier = safehttp.NewClient(d.AllowPrivateNetworks, backchannelTimeout, maxLogoutReplyBytes)
 
 	cfg := &config{Config: &fosite.Config{
 		AccessTokenLifespan:   d.AccessTokenLifetime,
@@ -344,6 +366,7 @@ func New(d Deps) (*Provider, error) {
 		},
 		&extensionGrant{grantType: grantTypeTokenExchange, helper: accessHelper, cfg: cfg, decide: p.exchangeToken},
 		&extensionGrant{grantType: grantTypeJWTBearer, helper: accessHelper, cfg: cfg, decide: p.bearerAssertion},
+		&extensionGrant{grantType: grantTypeSAML2Bearer, helper: accessHelper, cfg: cfg, decide: p.samlBearerAssertion},
 		pkceHandler,
 		oidcHandler,
 		&openid.OpenIDConnectRefreshHandler{IDTokenHandleHelper: idHelper, Config: cfg},
@@ -402,6 +425,12 @@ type TokenInfo struct {
 	Audience  []string
 	IssuedAt  time.Time
 	ExpiresAt time.Time
+	// DPoPJKT is the thumbprint of the key a DPoP-bound token is bound to
+	// (cnf.jkt, RFC 9449 section 6); empty for a bearer token.
+	DPoPJKT string
+	// CertThumbprint is the x5t#S256 of the client certificate a
+	// certificate-bound token is bound to (RFC 8705 section 3), or empty.
+	CertThumbprint string
 }
 
 // HasScope reports whether scope was granted.
@@ -409,15 +438,31 @@ func (t TokenInfo) HasScope(scope string) bool {
 	return slices.Contains(t.Scopes, scope)
 }
 
-// ValidateAccessToken checks an access token presented to a resource of the
-// tenant with id tenantID (RFC 6750 section 2.1): the token must be a JWT
-// of type at+jwt signed by one of the tenant's published keys, carry the
+// ValidateAccessToken checks a bearer access token presented to a resource
+// of the tenant with id tenantID (RFC 6750 section 2.1): the token must be
+// a JWT of type at+jwt signed by one of the tenant's published keys, or an
+// opaque token of this server, not bound to a DPoP key, carry the
 // tenant's issuer, be unexpired, be known to the tenant's store and not
 // revoked, and belong to an enabled client. It returns an error wrapping
 // ErrInvalidToken when the token is not valid, and another error when
 // validity could not be decided (the store is unreachable). Checking the
 // audience and the scopes is the caller's job.
 func (p *Provider) ValidateAccessToken(ctx context.Context, tenantID, raw string) (TokenInfo, error) {
+	info, err := p.validateAccessToken(ctx, tenantID, raw)
+	if err == nil && info.DPoPJKT != "" {
+		// A DPoP-bound token is never a bearer token (RFC 9449 section
+		// 7.2); only the endpoints that check proofs accept it.
+		return TokenInfo{}, fmt.Errorf("validating access token: a DPoP-bound token used as a bearer token: %w", ErrInvalidToken)
+	}
+	if err == nil && info.CertThumbprint != "" && !certBindingHolds(ctx, info.CertThumbprint) {
+		// RFC 8705 section 3: only over a connection with the certificate.
+		return TokenInfo{}, fmt.Errorf("validating access token: a certificate-bound token without its certificate: %w", ErrInvalidToken)
+	}
+	return info, err
+}
+
+// validateAccessToken is ValidateAccessToken for any token, bound or not.
+func (p *Provider) validateAccessToken(ctx context.Context, tenantID, raw string) (TokenInfo, error) {
 	t, err := p.d.Store.GetTenant(ctx, tenantID)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
@@ -446,6 +491,8 @@ func tokenInfo(ar fosite.Requester) TokenInfo {
 		Audience: slices.Clone([]string(ar.GetGrantedAudience())),
 	}
 	if s, ok := ar.GetSession().(*session); ok {
+		info.DPoPJKT = jktOf(s)
+		info.CertThumbprint = x5tOf(s)
 		info.Subject = s.Subject
 		info.ExpiresAt = s.GetExpiresAt(fosite.AccessToken)
 		if c := s.JWTClaims; c != nil {

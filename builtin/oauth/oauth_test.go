@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -32,7 +31,7 @@ import (
 	"github.com/latchid/latch/kernel/keys"
 	"github.com/latchid/latch/kernel/secret"
 	"github.com/latchid/latch/kernel/store"
-	"github.com/latchid/latch/kernel/store/sqlite"
+	"github.com/latchid/latch/kernel/store/sqlite/sqlitetest"
 )
 
 // Fixture secrets. Generated secrets are 43 characters of base64url; these
@@ -80,14 +79,7 @@ type env struct {
 func newEnv(t testing.TB, opts ...func(*oauth.Deps)) *env {
 	t.Helper()
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "x.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
+	st := sqlitetest.Open(t)
 	box, err := secret.NewBox(bytes.Repeat([]byte{7}, 32))
 	if err != nil {
 		t.Fatal(err)
@@ -351,7 +343,7 @@ func TestDiscovery(t *testing.T) {
 				}
 			}
 			for k, v := range map[string][]any{
-				"grant_types_supported":                         {"authorization_code", "client_credentials", "refresh_token", "urn:ietf:params:oauth:grant-type:device_code", "urn:ietf:params:oauth:grant-type:token-exchange", "urn:ietf:params:oauth:grant-type:jwt-bearer"},
+				"grant_types_supported":                         {"authorization_code", "client_credentials", "refresh_token", "urn:ietf:params:oauth:grant-type:device_code", "urn:ietf:params:oauth:grant-type:token-exchange", "urn:ietf:params:oauth:grant-type:jwt-bearer", "urn:ietf:params:oauth:grant-type:saml2-bearer"},
 				"token_endpoint_auth_methods_supported":         {"client_secret_basic", "client_secret_post", "private_key_jwt", "none"},
 				"introspection_endpoint_auth_methods_supported": {"client_secret_basic", "client_secret_post", "private_key_jwt"},
 				"response_types_supported":                      {"code"},

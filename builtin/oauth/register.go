@@ -18,6 +18,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/ory/fosite"
 
+	"github.com/latchid/latch/builtin/internal/safehttp"
 	"github.com/latchid/latch/kernel/event"
 	"github.com/latchid/latch/kernel/secret"
 	"github.com/latchid/latch/kernel/store"
@@ -119,6 +120,13 @@ type clientMetadata struct {
 	JWKSURI                      string              `json:"jwks_uri,omitempty"`
 	PostLogoutRedirectURIs       []string            `json:"post_logout_redirect_uris,omitempty"`
 	RequirePushedAuthorizationRs bool                `json:"require_pushed_authorization_requests,omitempty"`
+	// Logout notifications (Front-Channel Logout 1.0 section 2,
+	// Back-Channel Logout 1.0 section 2.2) and DPoP (RFC 9449 section
+	// 5.2).
+	FrontchannelLogoutURI             string `json:"frontchannel_logout_uri,omitempty"`
+	FrontchannelLogoutSessionRequired bool   `json:"frontchannel_logout_session_required,omitempty"`
+	BackchannelLogoutURI              string `json:"backchannel_logout_uri,omitempty"`
+	DPoPBoundAccessTokens             bool   `json:"dpop_bound_access_tokens,omitempty"`
 }
 
 // checkMetadata validates m and fills in the defaults of RFC 7591 section
@@ -151,6 +159,10 @@ func (p *Provider) checkMetadata(ctx context.Context, m *clientMetadata) error {
 	}
 	switch m.TokenEndpointAuthMethod {
 	case authMethodBasic, authMethodPost:
+	case authMethodSecretJWT:
+		if p.secretBox == nil {
+			return bad("The token_endpoint_auth_method %q is not supported.", authMethodSecretJWT)
+		}
 	case authMethodNone:
 		if slices.Contains(m.GrantTypes, string(fosite.GrantTypeClientCredentials)) {
 			return bad("A public client (none) cannot use client_credentials.")
@@ -173,13 +185,30 @@ func (p *Provider) checkMetadata(ctx context.Context, m *clientMetadata) error {
 		}
 	}
 	if m.JWKSURI != "" {
-		if err := checkFetchURL(m.JWKSURI, p.d.AllowPrivateNetworks); err != nil {
+		if err := safehttp.CheckURL(m.JWKSURI, p.d.AllowPrivateNetworks); err != nil {
 			return bad("jwks_uri must be an https URL.")
 		}
 	}
-	for _, alg := range []string{m.TokenEndpointAuthSigningAlg, m.RequestObjectSigningAlg} {
+	authAlg := m.TokenEndpointAuthSigningAlg
+	if m.TokenEndpointAuthMethod == authMethodSecretJWT {
+		if authAlg != "" && !slices.Contains(secretJWTAlgorithms, jose.SignatureAlgorithm(authAlg)) {
+			return bad("The algorithm %q is not supported for client_secret_jwt.", truncate(authAlg, 32))
+		}
+		authAlg = ""
+	}
+	for _, alg := range []string{authAlg, m.RequestObjectSigningAlg} {
 		if alg != "" && len(pinnedAlgorithms(alg)) == 0 {
 			return bad("The algorithm %q is not supported.", truncate(alg, 32))
+		}
+	}
+	if m.FrontchannelLogoutURI != "" && frontchannelURI(store.Client{
+		RedirectURIs: m.RedirectURIs, Settings: map[string]any{ClientSettingFrontchannelLogoutURI: m.FrontchannelLogoutURI},
+	}, tenantInfo{}, &store.Session{}) == "" {
+		return bad("frontchannel_logout_uri must be an http(s) URL on the origin of one of the redirect_uris.")
+	}
+	if m.BackchannelLogoutURI != "" {
+		if err := safehttp.CheckURL(m.BackchannelLogoutURI, p.d.AllowPrivateNetworks); err != nil {
+			return bad("backchannel_logout_uri must be an https URL.")
 		}
 	}
 	if code && len(m.RedirectURIs) == 0 {
@@ -237,6 +266,14 @@ func (m *clientMetadata) apply(c *store.Client) {
 	if m.RequirePushedAuthorizationRs {
 		settings[ClientSettingRequirePAR] = true
 	}
+	set(ClientSettingFrontchannelLogoutURI, m.FrontchannelLogoutURI)
+	set(ClientSettingBackchannelLogoutURI, m.BackchannelLogoutURI)
+	if m.FrontchannelLogoutSessionRequired {
+		settings[ClientSettingFrontchannelLogoutSessionRequired] = true
+	}
+	if m.DPoPBoundAccessTokens {
+		settings[ClientSettingDPoPBoundAccessTokens] = true
+	}
 	c.Settings = settings
 }
 
@@ -252,6 +289,11 @@ func metadataOf(c store.Client, t tenantInfo) clientMetadata {
 		RequestObjectSigningAlg:      settingString(c.Settings, ClientSettingRequestObjectSigningAlg),
 		PostLogoutRedirectURIs:       settingStrings(c.Settings[ClientSettingPostLogoutRedirectURIs]),
 		RequirePushedAuthorizationRs: c.Settings[ClientSettingRequirePAR] == true,
+
+		FrontchannelLogoutURI:             settingString(c.Settings, ClientSettingFrontchannelLogoutURI),
+		FrontchannelLogoutSessionRequired: c.Settings[ClientSettingFrontchannelLogoutSessionRequired] == true,
+		BackchannelLogoutURI:              settingString(c.Settings, ClientSettingBackchannelLogoutURI),
+		DPoPBoundAccessTokens:             c.Settings[ClientSettingDPoPBoundAccessTokens] == true,
 	}
 	if ks := readClientKeys(c.Settings); ks.set != nil {
 		m.JWKS = ks.set
@@ -346,6 +388,9 @@ func (p *Provider) register(ctx context.Context, c *fiber.Ctx, t tenantInfo) err
 	if err != nil {
 		return p.writeError(c, errors.Join(errStorage, err))
 	}
+	if err := p.StoreClientSecret(ctx, created, sec); err != nil {
+		return p.writeError(c, errors.Join(errStorage, err))
+	}
 	rat, err := secret.RandomToken(32)
 	if err != nil {
 		return p.writeError(c, err)
@@ -406,6 +451,9 @@ func (p *Provider) manage(ctx context.Context, c *fiber.Ctx, t tenantInfo) error
 		if err := p.d.Store.DeleteToken(ctx, t.id, kindRegistrationToken, tokenKey(rat)); err != nil && !errors.Is(err, store.ErrNotFound) {
 			p.d.Log.WarnContext(ctx, "deleting registration access token", "err", err)
 		}
+		if err := p.d.Store.DeleteToken(ctx, t.id, kindSealedSecret, cl.ClientID); err != nil && !errors.Is(err, store.ErrNotFound) {
+			p.d.Log.WarnContext(ctx, "deleting the sealed client secret", "err", err)
+		}
 		p.publish(c, t, event.Ref("client", id), ActionClientManage, event.Ref("client", id), event.OutcomeSuccess, detail)
 		return c.SendStatus(http.StatusNoContent)
 	}
@@ -429,6 +477,13 @@ func (p *Provider) manage(ctx context.Context, c *fiber.Ctx, t tenantInfo) error
 	updated, err := p.d.Store.UpdateClient(ctx, cl)
 	if err != nil {
 		return p.writeError(c, errors.Join(errStorage, err))
+	}
+	if m.ClientSecret != "" {
+		// The client proved its secret: keep it sealed when the client
+		// now uses client_secret_jwt.
+		if err := p.StoreClientSecret(ctx, updated, m.ClientSecret); err != nil {
+			return p.writeError(c, errors.Join(errStorage, err))
+		}
 	}
 	p.publish(c, t, event.Ref("client", id), ActionClientManage, event.Ref("client", id), event.OutcomeSuccess, detail)
 	return c.JSON(metadataOf(updated, t))

@@ -22,6 +22,10 @@ type session struct {
 	IDClaims *jwt.IDTokenClaims
 	// IDHeaders are the ID token's JOSE headers.
 	IDHeaders *jwt.Headers
+	// CodeJKT is the dpop_jkt of the authorization request (RFC 9449
+	// section 10): the code may only be exchanged with a DPoP proof of
+	// that key.
+	CodeJKT string
 }
 
 // newSession returns an empty session for a request.
@@ -63,7 +67,7 @@ func (s *session) Clone() fosite.Session {
 		Username:  s.Username,
 		Subject:   s.Subject,
 		ExpiresAt: maps.Clone(s.ExpiresAt),
-	}}
+	}, CodeJKT: s.CodeJKT}
 	if s.JWTClaims != nil {
 		cl := *s.JWTClaims
 		cl.Audience = slices.Clone(cl.Audience)

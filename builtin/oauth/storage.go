@@ -398,6 +398,8 @@ type sessionRecord struct {
 	Username  string                         `json:"username,omitempty"`
 	ExpiresAt map[fosite.TokenType]time.Time `json:"expires_at,omitempty"`
 	Claims    claimsRecord                   `json:"claims"`
+	// CodeJKT is session.CodeJKT.
+	CodeJKT string `json:"dpop_jkt,omitempty"`
 }
 
 // claimsRecord holds the claims of the JWT issued for the session.
@@ -432,6 +434,7 @@ func recordOf(req fosite.Requester, sess *session) record {
 			Subject:   sess.Subject,
 			Username:  sess.Username,
 			ExpiresAt: sess.ExpiresAt,
+			CodeJKT:   sess.CodeJKT,
 		},
 	}
 	if c := sess.IDClaims; c != nil {
@@ -467,6 +470,7 @@ func (r *idRecord) fill(sess *session) {
 func (r sessionRecord) fill(sess *session) {
 	sess.Subject = r.Subject
 	sess.Username = r.Username
+	sess.CodeJKT = r.CodeJKT
 	sess.ExpiresAt = make(map[fosite.TokenType]time.Time, len(r.ExpiresAt))
 	for k, v := range r.ExpiresAt {
 		sess.ExpiresAt[k] = v

@@ -3,14 +3,13 @@ package oauth
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/ory/fosite"
 
 	"github.com/latchid/latch/kernel/store"
-	"github.com/latchid/latch/kernel/store/sqlite"
+	"github.com/latchid/latch/kernel/store/sqlite/sqlitetest"
 )
 
 // TestStorageKinds checks the token kinds the client credentials grant
@@ -18,22 +17,9 @@ import (
 // ids, and the refusal to work without a tenant.
 func TestStorageKinds(t *testing.T) {
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "x.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	tn, err := st.CreateTenant(ctx, store.Tenant{Name: "default", Enabled: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	other, err := st.CreateTenant(ctx, store.Tenant{Name: "other", Enabled: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := sqlitetest.Open(t)
+	tn := sqlitetest.Tenant(t, st, "default")
+	other := sqlitetest.Tenant(t, st, "other")
 	if _, err := st.CreateClient(ctx, store.Client{TenantID: tn.ID, ClientID: "app", Enabled: true}); err != nil {
 		t.Fatal(err)
 	}

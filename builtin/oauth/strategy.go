@@ -2,6 +2,7 @@ package oauth
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -19,14 +20,48 @@ type accessTokenStrategy struct {
 	*oauth2.DefaultJWTStrategy
 }
 
-// GenerateAccessToken issues a JWT access token with a new jti and iat.
+// GenerateAccessToken issues an access token with a new jti and iat: a
+// JWT, or for a client whose access_token_format is "opaque" an opaque
+// HMAC token whose claims live only in the token record, for
+// introspection (RFC 7662) to tell.
 func (s *accessTokenStrategy) GenerateAccessToken(ctx context.Context, r fosite.Requester) (string, string, error) {
-	if sess, ok := r.GetSession().(*session); ok && sess.JWTClaims != nil {
+	sess, ok := r.GetSession().(*session)
+	if ok && sess.JWTClaims != nil {
 		sess.JWTClaims.JTI = uuid.NewString()
 		sess.JWTClaims.IssuedAt = time.Time{}
 		sess.JWTClaims.NotBefore = time.Time{}
 	}
+	if cl, isClient := r.GetClient().(*client); isClient && cl.opaqueTokens {
+		if ok && sess.JWTClaims != nil {
+			// The claims a JWT would carry, kept in the record.
+			sess.JWTClaims.With(sess.GetExpiresAt(fosite.AccessToken), r.GetGrantedScopes(), r.GetGrantedAudience()).
+				WithDefaults(time.Now().UTC(), s.Config.GetAccessTokenIssuer(ctx))
+		}
+		return s.HMACSHAStrategy.GenerateAccessToken(ctx, r)
+	}
 	return s.DefaultJWTStrategy.GenerateAccessToken(ctx, r)
+}
+
+// isJWT tells a JWT access token (three dot-separated parts) from an
+// opaque one (two).
+func isJWT(token string) bool { return strings.Count(token, ".") == 2 }
+
+// AccessTokenSignature returns the key of an access token's record: the
+// JWS signature of a JWT, the HMAC of an opaque token.
+func (s *accessTokenStrategy) AccessTokenSignature(ctx context.Context, token string) string {
+	if isJWT(token) {
+		return s.DefaultJWTStrategy.AccessTokenSignature(ctx, token)
+	}
+	return s.HMACSHAStrategy.AccessTokenSignature(ctx, token)
+}
+
+// ValidateAccessToken checks a JWT's signature and claims, or an opaque
+// token's HMAC and its record's expiry.
+func (s *accessTokenStrategy) ValidateAccessToken(ctx context.Context, r fosite.Requester, token string) error {
+	if isJWT(token) {
+		return s.DefaultJWTStrategy.ValidateAccessToken(ctx, r, token)
+	}
+	return s.HMACSHAStrategy.ValidateAccessToken(ctx, r, token)
 }
 
 // pkceRequired refuses an authorization request without a PKCE challenge

@@ -9,6 +9,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/ory/fosite"
 
+	"github.com/latchid/latch/builtin/internal/restapi"
 	"github.com/latchid/latch/builtin/login"
 	"github.com/latchid/latch/kernel/store"
 )
@@ -81,7 +82,7 @@ func (p *Provider) resolveTenant(c *fiber.Ctx, named bool) (tenantInfo, error) {
 	name := store.DefaultTenantName
 	if named {
 		name = c.Params("tenant")
-		if name == store.DefaultTenantName || !validTenantName(name) {
+		if name == store.DefaultTenantName || !restapi.ValidTenantName(name) {
 			return tenantInfo{}, errUnknownTenant
 		}
 	}
@@ -95,20 +96,4 @@ func (p *Provider) resolveTenant(c *fiber.Ctx, named bool) (tenantInfo, error) {
 		return tenantInfo{}, errUnknownTenant
 	}
 	return p.tenantInfo(t), nil
-}
-
-// validTenantName accepts the tenant names the store allows: 1..63
-// characters of [a-z0-9-], not starting or ending with '-'.
-func validTenantName(name string) bool {
-	if name == "" || len(name) > 63 || name[0] == '-' || name[len(name)-1] == '-' {
-		return false
-	}
-	for i := 0; i < len(name); i++ {
-		switch ch := name[i]; {
-		case ch >= 'a' && ch <= 'z', ch >= '0' && ch <= '9', ch == '-':
-		default:
-			return false
-		}
-	}
-	return true
 }

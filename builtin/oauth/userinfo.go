@@ -27,14 +27,17 @@ const (
 
 // userinfo serves the UserInfo endpoint for GET and POST. The access token
 // comes in the Authorization header (RFC 6750 section 2.1) or, for POST,
-// in the form (section 2.2); it must carry the openid scope.
+// in the form (section 2.2); it must carry the openid scope. A DPoP-bound
+// token comes with the DPoP scheme and a proof of its key (RFC 9449
+// section 7.1), never as a bearer token.
 func (p *Provider) userinfo(ctx context.Context, c *fiber.Ctx, t tenantInfo) error {
 	noStore(c)
-	raw := ""
+	raw, dpop := "", false
 	if h := c.Get(fiber.HeaderAuthorization); h != "" {
 		scheme, rest, _ := strings.Cut(h, " ")
-		if !strings.EqualFold(scheme, "bearer") || strings.TrimSpace(rest) == "" {
-			return bearerError(c, http.StatusBadRequest, "invalid_request", "The Authorization header must be a Bearer token.")
+		dpop = strings.EqualFold(scheme, tokenTypeDPoP)
+		if (!strings.EqualFold(scheme, "bearer") && !dpop) || strings.TrimSpace(rest) == "" {
+			return bearerError(c, http.StatusBadRequest, "invalid_request", "The Authorization header must be a Bearer or DPoP token.")
 		}
 		raw = strings.TrimSpace(rest)
 	} else if c.Method() == fiber.MethodPost {
@@ -48,7 +51,31 @@ func (p *Provider) userinfo(ctx context.Context, c *fiber.Ctx, t tenantInfo) err
 		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="latch"`)
 		return c.SendStatus(http.StatusUnauthorized)
 	}
-	info, err := p.ValidateAccessToken(ctx, t.id, raw)
+	var info TokenInfo
+	var err error
+	if dpop {
+		// RFC 9449 section 7.1: a DPoP-bound token with a proof of its key.
+		info, err = p.validateAccessToken(ctx, t.id, raw)
+		switch {
+		case errors.Is(err, ErrInvalidToken) || (err == nil && info.DPoPJKT == ""):
+			c.Set(fiber.HeaderWWWAuthenticate, dpopChallenge("invalid_token", "The access token is not a valid DPoP-bound token."))
+			return c.Status(http.StatusUnauthorized).JSON(errorBody{Error: "invalid_token", Description: "The access token is not a valid DPoP-bound token."})
+		case err == nil && info.CertThumbprint != "" && !certBindingHolds(ctx, info.CertThumbprint):
+			c.Set(fiber.HeaderWWWAuthenticate, dpopChallenge("invalid_token", "The access token is bound to a client certificate."))
+			return c.Status(http.StatusUnauthorized).JSON(errorBody{Error: "invalid_token", Description: "The access token is bound to a client certificate."})
+		case err == nil:
+			if err := p.checkDPoPUse(ctx, c, t, PathUserInfo, raw, info.DPoPJKT); err != nil {
+				if errors.Is(err, errStorage) {
+					return p.writeError(c, err)
+				}
+				_, _, desc := describe(err)
+				c.Set(fiber.HeaderWWWAuthenticate, dpopChallenge("invalid_dpop_proof", desc))
+				return c.Status(http.StatusUnauthorized).JSON(errorBody{Error: "invalid_dpop_proof", Description: desc})
+			}
+		}
+	} else {
+		info, err = p.ValidateAccessToken(ctx, t.id, raw)
+	}
 	switch {
 	case errors.Is(err, ErrInvalidToken):
 		return bearerError(c, http.StatusUnauthorized, "invalid_token", "The access token is not valid.")
@@ -67,7 +94,17 @@ func (p *Provider) userinfo(ctx context.Context, c *fiber.Ctx, t tenantInfo) err
 	case err != nil:
 		return p.writeError(c, errors.Join(errStorage, err))
 	}
-	claims := userClaims(u, info.Scopes)
+	profile := ""
+	switch cl, err := p.d.Store.GetClientByClientID(ctx, t.id, info.ClientID); {
+	case err == nil:
+		profile = settingString(cl.Settings, clientSettingProfile)
+	case !errors.Is(err, store.ErrNotFound):
+		return p.writeError(c, errors.Join(errStorage, err))
+	}
+	claims, err := p.releasedClaims(ctx, t, u, info.Scopes, profile)
+	if err != nil {
+		return p.writeError(c, err)
+	}
 	claims["sub"] = u.ID
 	return c.JSON(claims)
 }
@@ -161,10 +198,16 @@ func (p *Provider) endSession(ctx context.Context, c *fiber.Ctx, t tenantInfo) e
 	if err != nil {
 		return p.pageFailure(c, t, err)
 	}
+	var frames []string
 	if ended != nil {
 		p.publish(c, t, event.Ref("user", ended.UserID), ActionEndSession, event.Ref("session", ended.ID), event.OutcomeSuccess, map[string]any{"client_id": truncate(clientID, maxAuditID)})
-		p.backchannelLogout(ctx, t, ended)
+		frames = p.logoutRPs(ctx, t, ended)
+		if p.sessionEnd != nil {
+			frames = append(frames, p.sessionEnd(c, t.name, ended)...)
+		}
 	}
+	p.clearBrowserState(c, t)
+	next := ""
 	if redirect != "" {
 		u, err := url.Parse(redirect)
 		if err != nil {
@@ -175,7 +218,15 @@ func (p *Provider) endSession(ctx context.Context, c *fiber.Ctx, t tenantInfo) e
 			v.Set("state", st)
 			u.RawQuery = v.Encode()
 		}
-		return c.Redirect(u.String(), http.StatusSeeOther)
+		next = u.String()
+	}
+	if len(frames) > 0 {
+		// Front-Channel Logout 1.0 section 4: the OP renders the RPs'
+		// logout URIs in iframes, then goes on to the redirect URI.
+		return p.d.Login.RenderFrontchannelLogout(c, login.FrontchannelLogout{Page: pg, Frames: frames, Next: next})
+	}
+	if next != "" {
+		return c.Redirect(next, http.StatusSeeOther)
 	}
 	return p.d.Login.RenderLoggedOut(c, pg)
 }

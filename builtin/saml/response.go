@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"html/template"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 
@@ -381,7 +382,7 @@ func (s *Service) claims(ctx context.Context, t tenant, p *sp, u store.User) (ma
 			c[claim] = names
 		}
 	}
-	return c, nil
+	return s.mapClaims(ctx, t, u, c)
 }
 
 // attributes maps claims to SAML attributes, sorted by name.
@@ -495,19 +496,29 @@ func (s *Service) saveParticipants(ctx context.Context, t tenant, sess *store.Se
 }
 
 // postFormPage is the HTTP-POST binding's auto-submitting form (SAML
-// bindings section 3.5.4). It works without JavaScript (the button).
+// bindings section 3.5.4). It works without JavaScript (the button). With
+// Frames (other protocols' front-channel logout URLs), it loads them in
+// hidden iframes and submits once they had time to load.
 var postFormPage = template.Must(template.New("post").Parse(`<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>Signing in…</title></head>
 <body><form method="post" action="{{.Action}}" id="saml">
 <input type="hidden" name="{{.Param}}" value="{{.Value}}">{{if .RelayState}}
 <input type="hidden" name="RelayState" value="{{.RelayState}}">{{end}}
 <noscript><button type="submit">Continue</button></noscript>
-</form><script nonce="{{.Nonce}}">document.getElementById("saml").submit();</script></body></html>
+</form>{{range .Frames}}
+<iframe src="{{.}}" style="display:none" width="0" height="0"></iframe>{{end}}
+<script nonce="{{.Nonce}}">{{if .Frames}}setTimeout(function(){document.getElementById("saml").submit();}, 2000);{{else}}document.getElementById("saml").submit();{{end}}</script></body></html>
 `))
 
 // postForm sends the browser to action with the message, through the
 // auto-submitting form.
 func postForm(c *fiber.Ctx, action, param string, msg []byte, relayState string) error {
+	return postFormWith(c, action, param, msg, relayState, nil)
+}
+
+// postFormWith is postForm with the front-channel logout URLs to load
+// before submitting.
+func postFormWith(c *fiber.Ctx, action, param string, msg []byte, relayState string, frames []string) error {
 	nonce, err := secret.RandomToken(16)
 	if err != nil {
 		return err
@@ -517,12 +528,26 @@ func postForm(c *fiber.Ctx, action, param string, msg []byte, relayState string)
 		origin = u.Scheme + "://" + u.Host
 	}
 	var buf bytes.Buffer
-	if err := postFormPage.Execute(&buf, map[string]string{
+	if err := postFormPage.Execute(&buf, map[string]any{
 		"Action": action, "Param": param, "Value": base64.StdEncoding.EncodeToString(msg), "RelayState": relayState, "Nonce": nonce,
+		"Frames": frames,
 	}); err != nil {
 		return fmt.Errorf("rendering post form: %w", err)
 	}
-	c.Set(fiber.HeaderContentSecurityPolicy, "default-src 'none'; script-src 'nonce-"+nonce+"'; form-action "+origin+"; frame-ancestors 'none'")
+	frameSrc := "'none'"
+	var origins []string
+	for _, f := range frames {
+		if u, err := url.Parse(f); err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != "" {
+			if o := u.Scheme + "://" + u.Host; !slices.Contains(origins, o) {
+				origins = append(origins, o)
+			}
+		}
+	}
+	if len(origins) > 0 {
+		frameSrc = strings.Join(origins, " ")
+	}
+	c.Set(fiber.HeaderContentSecurityPolicy, "default-src 'none'; script-src 'nonce-"+nonce+"'; form-action "+origin+
+		"; frame-src "+frameSrc+"; frame-ancestors 'none'")
 	c.Set(fiber.HeaderContentType, fiber.MIMETextHTMLCharsetUTF8)
 	c.Set("Referrer-Policy", "no-referrer")
 	return c.Send(buf.Bytes())

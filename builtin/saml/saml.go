@@ -35,6 +35,7 @@ import (
 	"github.com/latchid/latch/builtin/login"
 	"github.com/latchid/latch/builtin/server"
 	"github.com/latchid/latch/kernel/event"
+	"github.com/latchid/latch/kernel/extension"
 	"github.com/latchid/latch/kernel/keys"
 	"github.com/latchid/latch/kernel/store"
 )
@@ -54,6 +55,10 @@ const (
 	PathResume   = "/saml2/sso/resume"
 	PathIDPInit  = "/saml2/idp-init"
 	PathSLO      = "/saml2/slo"
+	// PathSLONotify is loaded in an iframe of another protocol's
+	// signed-out page: it sends one SP the LogoutRequest of a session
+	// ended elsewhere (crosslogout.go).
+	PathSLONotify = "/saml2/slo/notify"
 )
 
 // Defaults of Deps.
@@ -128,6 +133,16 @@ type Deps struct {
 	MetadataClient *http.Client
 	// Now returns the current time. Default time.Now.
 	Now func() time.Time
+	// ClaimMappers, when set, gives a tenant's claim mappers in chain
+	// order; the claims of an assertion pass through them from the local
+	// to the saml dialect (claimmap.go).
+	ClaimMappers func(tenant string) []*extension.Instance
+	// SessionEnded, when set, is told of every SSO session a SAML single
+	// logout ends, so the other protocols' relying parties of the session
+	// are logged out too (the OpenID Connect provider's LogoutSession:
+	// back-channel logout tokens); it returns the front-channel logout
+	// URLs to load in iframes of the signed-out page.
+	SessionEnded func(ctx context.Context, tenantName string, sess *store.Session) []string
 }
 
 // Service is the SAML IdP of every tenant. It is safe for concurrent use.
@@ -188,6 +203,7 @@ func New(d Deps) (*Service, error) {
 //	GET       {base}/saml2/sso/resume      continues SSO after a login
 //	GET       {base}/saml2/idp-init?sp=…   IdP-initiated SSO
 //	GET, POST {base}/saml2/slo             single logout (Redirect, POST)
+//	GET       {base}/saml2/slo/notify?k=…  notifies one SP of a logout
 func (s *Service) Mount(app *fiber.App) {
 	for _, prefix := range []string{"", "/t/:tenant"} {
 		app.Get(prefix+PathMetadata, s.handle(s.metadata))
@@ -197,6 +213,7 @@ func (s *Service) Mount(app *fiber.App) {
 		app.Get(prefix+PathIDPInit, s.handle(s.idpInit))
 		app.Get(prefix+PathSLO, s.handle(s.slo))
 		app.Post(prefix+PathSLO, s.handle(s.slo))
+		app.Get(prefix+PathSLONotify, s.handle(s.sloNotify))
 	}
 }
 
@@ -218,14 +235,12 @@ func (s *Service) handle(h handlerFunc) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		c.Set(fiber.HeaderCacheControl, "no-store")
 		c.Set("Pragma", "no-cache")
-		name, base := c.Params("tenant"), ""
-		if name == "" {
+		name := c.Params("tenant")
+		switch name {
+		case "":
 			name = store.DefaultTenantName
-		} else {
-			if name == store.DefaultTenantName {
-				return c.Status(http.StatusNotFound).SendString("no such tenant")
-			}
-			base = "/t/" + name
+		case store.DefaultTenantName:
+			return c.Status(http.StatusNotFound).SendString("no such tenant")
 		}
 		st, err := s.d.Store.GetTenantByName(c.UserContext(), name)
 		switch {
@@ -235,12 +250,20 @@ func (s *Service) handle(h handlerFunc) fiber.Handler {
 			s.d.Log.ErrorContext(c.UserContext(), "loading tenant", "err", err)
 			return c.Status(http.StatusServiceUnavailable).SendString("temporarily unavailable")
 		}
-		root := s.publicURL + base
-		t := tenant{
-			id: st.ID, name: st.Name, display: st.DisplayName, base: base,
-			entityID: root + PathMetadata, ssoURL: root + PathSSO, sloURL: root + PathSLO,
-		}
-		return h(c, t)
+		return h(c, s.tenantFor(st))
+	}
+}
+
+// tenantFor describes st's IdP.
+func (s *Service) tenantFor(st store.Tenant) tenant {
+	base := ""
+	if st.Name != store.DefaultTenantName {
+		base = "/t/" + st.Name
+	}
+	root := s.publicURL + base
+	return tenant{
+		id: st.ID, name: st.Name, display: st.DisplayName, base: base,
+		entityID: root + PathMetadata, ssoURL: root + PathSSO, sloURL: root + PathSLO,
 	}
 }
 

@@ -21,21 +21,41 @@ import (
 // profiles section 4.4.3.3): the IdP sends each a LogoutRequest through
 // the browser, in turn, then answers the initiating SP, if any.
 type logoutChain struct {
-	Initiator      string   `json:"init,omitempty"` // entity ID; empty when IdP-initiated
-	InitiatorReqID string   `json:"init_id,omitempty"`
-	InitiatorRS    string   `json:"init_rs,omitempty"`
-	InitiatorSLO   string   `json:"init_slo,omitempty"`
-	Pending        []target `json:"pending,omitempty"`
-	Current        *target  `json:"current,omitempty"`
-	CurrentReqID   string   `json:"current_id,omitempty"`
-	Partial        bool     `json:"partial,omitempty"`
-	User           string   `json:"user,omitempty"`
+	Initiator      string `json:"init,omitempty"` // entity ID; empty when IdP-initiated
+	InitiatorReqID string `json:"init_id,omitempty"`
+	InitiatorRS    string `json:"init_rs,omitempty"`
+	InitiatorSLO   string `json:"init_slo,omitempty"`
+	// InitiatorRedirect answers the initiator by the HTTP-Redirect
+	// binding (it sent its request so and has a Redirect endpoint).
+	InitiatorRedirect bool     `json:"init_redirect,omitempty"`
+	Frames            []string `json:"frames,omitempty"` // other protocols' front-channel logout URLs
+	// Notify marks the state of one SP notified from another protocol's
+	// signed-out page (crosslogout.go).
+	Notify       bool     `json:"notify,omitempty"`
+	Pending      []target `json:"pending,omitempty"`
+	Current      *target  `json:"current,omitempty"`
+	CurrentReqID string   `json:"current_id,omitempty"`
+	Partial      bool     `json:"partial,omitempty"`
+	User         string   `json:"user,omitempty"`
 }
 
 type target struct {
 	SP string `json:"sp"`
 	participant
-	SLO string `json:"slo"`
+	SLO      string `json:"slo"`
+	Redirect bool   `json:"redirect,omitempty"` // SLO is an HTTP-Redirect endpoint
+}
+
+// sloTarget is where p is sent LogoutRequests: its HTTP-POST endpoint,
+// else its HTTP-Redirect one; ok is false when it has neither.
+func sloTarget(entity string, pt participant, p *sp) (target, bool) {
+	switch {
+	case p.sloURL != "":
+		return target{SP: entity, participant: pt, SLO: p.sloURL}, true
+	case p.sloRedirect != "":
+		return target{SP: entity, participant: pt, SLO: p.sloRedirect, Redirect: true}, true
+	}
+	return target{}, false
 }
 
 // slo serves single logout (SAML profiles section 4.4) over the
@@ -112,6 +132,11 @@ func (s *Service) logoutRequest(c *fiber.Ctx, t tenant, form url.Values, post bo
 		return s.internal(c, t, err)
 	}
 	ch := &logoutChain{Initiator: p.entityID, InitiatorReqID: req.ID, InitiatorRS: m.relayState, InitiatorSLO: p.sloURL}
+	// SAML bindings section 3.4: the response goes back by the binding
+	// the request came by when the SP has an endpoint for it.
+	if p.sloRedirect != "" && (m.redirect || p.sloURL == "") {
+		ch.InitiatorSLO, ch.InitiatorRedirect = p.sloRedirect, true
+	}
 	sess, err := s.d.Login.Session(c, t.id, t.name)
 	if err != nil {
 		return s.internal(c, t, err)
@@ -179,11 +204,13 @@ func (s *Service) endSession(c *fiber.Ctx, t tenant, sess *store.Session, initia
 			continue
 		}
 		p, err := s.loadSP(ctx, t, entity)
-		if err != nil || p.sloURL == "" {
-			ch.Partial = ch.Partial || err != nil
+		if err != nil {
+			ch.Partial = true
 			continue
 		}
-		ch.Pending = append(ch.Pending, target{SP: entity, participant: pt, SLO: p.sloURL})
+		if tg, ok := sloTarget(entity, pt, p); ok {
+			ch.Pending = append(ch.Pending, tg)
+		}
 	}
 	ch.User = sess.UserID
 	if err := s.d.Store.DeleteToken(ctx, t.id, kindSessionSP, sess.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -191,6 +218,9 @@ func (s *Service) endSession(c *fiber.Ctx, t tenant, sess *store.Session, initia
 	}
 	if _, err := s.d.Login.EndSession(c, t.id, t.name); err != nil {
 		return err
+	}
+	if s.d.SessionEnded != nil {
+		ch.Frames = append(ch.Frames, s.d.SessionEnded(ctx, t.name, sess)...)
 	}
 	s.publish(c, t, event.Ref("user", sess.UserID), ActionSLO, event.OutcomeSuccess, map[string]any{"initiator": initiator, "sps": len(parts)})
 	return nil
@@ -227,26 +257,15 @@ func (s *Service) nextLogout(c *fiber.Ctx, t tenant, ch *logoutChain, status str
 		}); err != nil {
 			return s.internal(c, t, fmt.Errorf("saving logout state: %w", err))
 		}
-		notAfter := now.Add(s.d.AssertionLifetime).UTC()
-		req := &csaml.LogoutRequest{
-			ID: id, Version: "2.0", IssueInstant: now.UTC(), NotOnOrAfter: &notAfter, Destination: next.SLO,
-			Issuer:       &csaml.Issuer{Format: "urn:oasis:names:tc:SAML:2.0:nameid-format:entity", Value: t.entityID},
-			NameID:       &csaml.NameID{Format: next.Format, NameQualifier: t.entityID, SPNameQualifier: next.SP, Value: next.NameID},
-			SessionIndex: &csaml.SessionIndex{Value: next.Index},
-		}
-		el := req.Element()
-		sig, err := signEnveloped(k, el)
-		if err != nil {
+		if err := s.sendLogoutRequest(c, t, k, next, id, key); err != nil {
 			return s.internal(c, t, err)
 		}
-		req.Signature = sig
-		b, err := serialize(req.Element())
-		if err != nil {
-			return s.internal(c, t, err)
-		}
-		return postForm(c, next.SLO, "SAMLRequest", b, key)
+		return nil
 	}
 	if ch.Initiator == "" || ch.InitiatorSLO == "" {
+		if len(ch.Frames) > 0 {
+			return s.d.Login.RenderFrontchannelLogout(c, login.FrontchannelLogout{Page: t.page(), Frames: ch.Frames})
+		}
 		return s.d.Login.RenderLoggedOut(c, t.page())
 	}
 	top, second := csaml.StatusSuccess, ""
@@ -268,6 +287,22 @@ func (s *Service) nextLogout(c *fiber.Ctx, t tenant, ch *logoutChain, status str
 	if second != "" {
 		resp.Status.StatusCode.StatusCode = &csaml.StatusCode{Value: second}
 	}
+	if ch.InitiatorRedirect {
+		// The Redirect binding signs the query string, not the XML
+		// (SAML bindings section 3.4.4.1).
+		b, err := serialize(resp.Element())
+		if err != nil {
+			return s.internal(c, t, err)
+		}
+		u, err := redirectURL(k, ch.InitiatorSLO, "SAMLResponse", b, ch.InitiatorRS)
+		if err != nil {
+			return s.internal(c, t, err)
+		}
+		if len(ch.Frames) > 0 {
+			return s.d.Login.RenderFrontchannelLogout(c, login.FrontchannelLogout{Page: t.page(), Frames: ch.Frames, Next: u})
+		}
+		return c.Redirect(u, http.StatusSeeOther)
+	}
 	sig, err := signEnveloped(k, resp.Element())
 	if err != nil {
 		return s.internal(c, t, err)
@@ -277,7 +312,47 @@ func (s *Service) nextLogout(c *fiber.Ctx, t tenant, ch *logoutChain, status str
 	if err != nil {
 		return s.internal(c, t, err)
 	}
-	return postForm(c, ch.InitiatorSLO, "SAMLResponse", b, ch.InitiatorRS)
+	return postFormWith(c, ch.InitiatorSLO, "SAMLResponse", b, ch.InitiatorRS, ch.Frames)
+}
+
+// logoutRequestFor is the IdP's LogoutRequest (id) for tg's participant.
+func (s *Service) logoutRequestFor(t tenant, tg target, id string) *csaml.LogoutRequest {
+	now := s.d.Now()
+	notAfter := now.Add(s.d.AssertionLifetime).UTC()
+	return &csaml.LogoutRequest{
+		ID: id, Version: "2.0", IssueInstant: now.UTC(), NotOnOrAfter: &notAfter, Destination: tg.SLO,
+		Issuer:       &csaml.Issuer{Format: "urn:oasis:names:tc:SAML:2.0:nameid-format:entity", Value: t.entityID},
+		NameID:       &csaml.NameID{Format: tg.Format, NameQualifier: t.entityID, SPNameQualifier: tg.SP, Value: tg.NameID},
+		SessionIndex: &csaml.SessionIndex{Value: tg.Index},
+	}
+}
+
+// sendLogoutRequest sends the browser to tg with a signed LogoutRequest
+// (id) for its participant, by tg's binding, with relayState naming the
+// logout state.
+func (s *Service) sendLogoutRequest(c *fiber.Ctx, t tenant, k *idpKey, tg target, id, relayState string) error {
+	req := s.logoutRequestFor(t, tg, id)
+	if tg.Redirect {
+		b, err := serialize(req.Element())
+		if err != nil {
+			return err
+		}
+		u, err := redirectURL(k, tg.SLO, "SAMLRequest", b, relayState)
+		if err != nil {
+			return err
+		}
+		return c.Redirect(u, http.StatusSeeOther)
+	}
+	sig, err := signEnveloped(k, req.Element())
+	if err != nil {
+		return err
+	}
+	req.Signature = sig
+	b, err := serialize(req.Element())
+	if err != nil {
+		return err
+	}
+	return postFormWith(c, tg.SLO, "SAMLRequest", b, relayState, nil)
 }
 
 // logoutResponse serves an SP's answer to the IdP's LogoutRequest and goes

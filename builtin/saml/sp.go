@@ -66,6 +66,11 @@ type SPConfig struct {
 	ACSURLs []string `json:"acs_urls,omitempty"`
 	// SLOURL is the SP's single logout endpoint (HTTP-POST binding).
 	SLOURL string `json:"slo_url,omitempty"`
+	// SLORedirectURL is the SP's single logout endpoint for the
+	// HTTP-Redirect binding: LogoutRequests the SP sends by Redirect are
+	// answered there, by Redirect, with a detached signature, and the SP
+	// is notified there when it has no HTTP-POST endpoint.
+	SLORedirectURL string `json:"slo_redirect_url,omitempty"`
 	// MetadataXML is the SP's SAML metadata document.
 	MetadataXML string `json:"metadata_xml,omitempty"`
 	// MetadataURL is where the SP's metadata is fetched from (https, or
@@ -118,6 +123,7 @@ type sp struct {
 	name             string
 	acs              []csaml.IndexedEndpoint // HTTP-POST endpoints only
 	sloURL           string
+	sloRedirect      string // HTTP-Redirect binding endpoint
 	signingCerts     []*x509.Certificate
 	encCert          *x509.Certificate
 	encMethod        string
@@ -213,6 +219,11 @@ func DecodeSPConfig(clientID string, raw any) (SPConfig, error) {
 			return cfg, fmt.Errorf("settings.saml.slo_url: %w", err)
 		}
 	}
+	if cfg.SLORedirectURL != "" {
+		if err := checkEndpoint(cfg.SLORedirectURL); err != nil {
+			return cfg, fmt.Errorf("settings.saml.slo_redirect_url: %w", err)
+		}
+	}
 	if cfg.MetadataXML != "" && cfg.MetadataURL != "" {
 		return cfg, errors.New("settings.saml: give metadata_xml or metadata_url, not both")
 	}
@@ -284,7 +295,7 @@ func (s *Service) parseSP(ctx context.Context, cl store.Client) (*sp, error) {
 	for i, u := range cfg.ACSURLs {
 		p.acs = append(p.acs, csaml.IndexedEndpoint{Binding: csaml.HTTPPostBinding, Location: u, Index: 1000 + i})
 	}
-	p.sloURL = cfg.SLOURL
+	p.sloURL, p.sloRedirect = cfg.SLOURL, cfg.SLORedirectURL
 	var encFromMD *x509.Certificate
 	if ed != nil {
 		if ed.EntityID != cl.ClientID {
@@ -299,6 +310,9 @@ func (s *Service) parseSP(ctx context.Context, cl store.Client) (*sp, error) {
 			for _, l := range d.SingleLogoutServices {
 				if p.sloURL == "" && l.Binding == csaml.HTTPPostBinding && checkEndpoint(l.Location) == nil {
 					p.sloURL = l.Location
+				}
+				if p.sloRedirect == "" && l.Binding == csaml.HTTPRedirectBinding && checkEndpoint(l.Location) == nil {
+					p.sloRedirect = l.Location
 				}
 			}
 			if d.WantAssertionsSigned != nil && *d.WantAssertionsSigned {

@@ -56,13 +56,17 @@ func (s *Service) groupResource(g store.Group, members []store.User, base string
 		}
 		r["members"] = ml
 	}
-	r["meta"] = map[string]any{
+	meta := map[string]any{
 		"resourceType": "Group",
-		"created":      g.CreatedAt.UTC().Format(time.RFC3339Nano),
-		"lastModified": g.UpdatedAt.UTC().Format(time.RFC3339Nano),
 		"location":     base + "/Groups/" + g.ID,
 		"version":      groupVersion(g, members),
 	}
+	// A user store domain outside the database may keep no timestamps.
+	if !g.CreatedAt.IsZero() {
+		meta["created"] = g.CreatedAt.UTC().Format(time.RFC3339Nano)
+		meta["lastModified"] = g.UpdatedAt.UTC().Format(time.RFC3339Nano)
+	}
+	r["meta"] = meta
 	return r
 }
 
@@ -83,6 +87,11 @@ func (s *Service) groupMembers(rc *reqCtx, groupID string) ([]store.User, *Error
 }
 
 func (s *Service) loadGroup(rc *reqCtx, id string) (store.Group, []store.User, map[string]any, *Error) {
+	if m, ok := s.dirOwns(rc, id); ok {
+		// Only writes load a group this way; GET reads getDirGroup.
+		return store.Group{}, nil, nil, newErr(http.StatusBadRequest, ErrTypeMutability,
+			"groups of user store domain %s are managed in that store, not through SCIM", m.Domain)
+	}
 	if id == "" || len(id) > 64 {
 		return store.Group{}, nil, nil, notFound("group")
 	}
@@ -285,6 +294,13 @@ func (s *Service) createGroupHTTP(c *fiber.Ctx, rc *reqCtx) error {
 }
 
 func (s *Service) getGroupHTTP(c *fiber.Ctx, rc *reqCtx) error {
+	if _, ok := s.dirOwns(rc, c.Params("id")); ok {
+		r, err := s.getDirGroup(rc, c.Params("id"))
+		if err != nil {
+			return err
+		}
+		return s.writeResource(c, http.StatusOK, s.group, r)
+	}
 	_, _, r, err := s.loadGroup(rc, c.Params("id"))
 	if err != nil {
 		return err

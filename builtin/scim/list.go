@@ -9,6 +9,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/latchid/latch/kernel/store"
+	"github.com/latchid/latch/kernel/userstore/router"
 )
 
 // listQuery is a query (RFC 7644 section 3.4.2) from URL parameters or a
@@ -224,6 +225,9 @@ func (s *Service) collectUsers(rc *reqCtx, e Expr, sortBy string) ([]item, *Erro
 			return nil, storeErr("user", err)
 		}
 		for _, u := range users {
+			if router.IsShadow(u) { // listed as the directory's user
+				continue
+			}
 			var gs []store.Group
 			if needGroups {
 				if gs, err = s.d.Store.ListUserGroups(rc.ctx, rc.tenant.ID, u.ID); err != nil {
@@ -252,7 +256,7 @@ func (s *Service) collectUsers(rc *reqCtx, e Expr, sortBy string) ([]item, *Erro
 			return nil, badRequest(ErrTypeTooMany, "the filter would examine more than %d users; narrow it with userName eq", maxScan)
 		}
 		if next == "" {
-			return out, nil
+			return s.collectDirUsers(rc, e, needGroups, out)
 		}
 		q.After = next
 	}
@@ -282,7 +286,7 @@ func (s *Service) collectGroups(rc *reqCtx, e Expr) ([]item, *Error) {
 			return nil, badRequest(ErrTypeTooMany, "the filter matches more than %d groups", maxScan)
 		}
 		if next == "" {
-			return out, nil
+			return s.collectDirGroups(rc, e, out)
 		}
 		p.After = next
 	}

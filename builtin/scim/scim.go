@@ -106,12 +106,20 @@ type Deps struct {
 	Bearer BearerTokens
 	Audit  Auditor
 	Log    *slog.Logger
+	// Directory, when set, serves the users and groups of the tenant's
+	// user store domains outside the database beside its own
+	// (domains.go).
+	Directory Directory
 	// UserExtensions are custom schema extensions of the User resource,
 	// beside the enterprise extension (see ParseExtension). Their values
 	// are stored in the user's Attributes under the schema URN.
 	UserExtensions []*Schema
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
+
+	// Passwords, when set, applies the tenants' password policies to
+	// passwords set through SCIM (passwords.go).
+	Passwords PasswordPolicy
 }
 
 // Service is the SCIM 2.0 service.

@@ -84,13 +84,17 @@ func (s *Service) userResource(u store.User, groups []store.Group, base string) 
 		}
 	}
 	r["schemas"] = schemas
-	r["meta"] = map[string]any{
+	meta := map[string]any{
 		"resourceType": "User",
-		"created":      u.CreatedAt.UTC().Format(time.RFC3339Nano),
-		"lastModified": u.UpdatedAt.UTC().Format(time.RFC3339Nano),
 		"location":     base + "/Users/" + u.ID,
 		"version":      etagOf(u.Version),
 	}
+	// A user store domain outside the database may keep no timestamps.
+	if !u.CreatedAt.IsZero() {
+		meta["created"] = u.CreatedAt.UTC().Format(time.RFC3339Nano)
+		meta["lastModified"] = u.UpdatedAt.UTC().Format(time.RFC3339Nano)
+	}
+	r["meta"] = meta
 	return r
 }
 
@@ -214,11 +218,14 @@ func (s *Service) applyUser(r map[string]any, u *store.User) *Error {
 		if err := checkPassword(pw); err != nil {
 			return err
 		}
+		if err := s.checkPolicy(*u, pw); err != nil {
+			return err
+		}
 		hash, err := s.d.Hasher.Hash(pw)
 		if err != nil {
 			return internal(fmt.Errorf("hashing password: %w", err))
 		}
-		u.PasswordHash = hash
+		s.recordPassword(u, hash)
 	}
 	return nil
 }
@@ -249,6 +256,9 @@ func checkPassword(pw string) *Error {
 
 // loadUser reads a user and its rendering.
 func (s *Service) loadUser(rc *reqCtx, id string) (store.User, map[string]any, *Error) {
+	if _, ok := s.dirOwns(rc, id); ok {
+		return s.loadDirUser(rc, id)
+	}
 	if id == "" || len(id) > 64 {
 		return store.User{}, nil, notFound("user")
 	}
@@ -268,6 +278,11 @@ func (s *Service) createUser(rc *reqCtx, body map[string]any) (map[string]any, *
 	r, err := normalizeResource(s.users, body)
 	if err != nil {
 		return nil, err
+	}
+	if un, _ := r["userName"].(string); s.d.Directory != nil {
+		if m, ok := s.d.Directory.OwnsUsername(rc.tenant.Name, un); ok {
+			return s.createDirUser(rc, m, r)
+		}
 	}
 	u := store.User{TenantID: rc.tenant.ID}
 	if err := s.applyUser(r, &u); err != nil {
@@ -320,6 +335,9 @@ func (s *Service) patchUser(rc *reqCtx, id, ifMatch string, body map[string]any)
 }
 
 func (s *Service) saveUser(rc *reqCtx, u store.User, r map[string]any, how string) (map[string]any, *Error) {
+	if _, ok := s.dirOwns(rc, u.ID); ok {
+		return s.saveDirUser(rc, u, r, how)
+	}
 	if err := s.applyUser(r, &u); err != nil {
 		return nil, err
 	}
@@ -346,6 +364,13 @@ func (s *Service) deleteUser(rc *reqCtx, id, ifMatch string) *Error {
 	}
 	if !matchesIfMatch(ifMatch, etagOf(u.Version)) {
 		return preconditionFailed("user")
+	}
+	if _, ok := s.dirOwns(rc, u.ID); ok {
+		if err := s.d.Directory.DeleteUser(rc.ctx, rc.tenant.Name, u.ID); err != nil {
+			return dirErr("user", err)
+		}
+		s.audit(rc, event.UserDelete, event.Ref("user", u.ID), store.OutcomeSuccess, nil)
+		return nil
 	}
 	if err := s.d.Store.DeleteUser(rc.ctx, rc.tenant.ID, u.ID); err != nil {
 		return storeErr("user", err)

@@ -7,10 +7,12 @@ package server
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -25,6 +27,9 @@ type Config struct {
 	Listen string
 	// CertFile and KeyFile, when both set, make the server speak TLS.
 	CertFile, KeyFile string
+	// ClientCAFile, with TLS, is a PEM file of CAs: the handshake asks
+	// for a client certificate and accepts one they issued, or none.
+	ClientCAFile string
 	// BodyLimit caps request bodies in bytes.
 	BodyLimit int
 	// ReadTimeout, WriteTimeout and IdleTimeout bound connections.
@@ -104,10 +109,24 @@ func (s *Server) Listen() (net.Listener, error) {
 		_ = ln.Close()
 		return nil, fmt.Errorf("loading tls certificate: %w", err)
 	}
-	return tls.NewListener(ln, &tls.Config{
+	cfg := &tls.Config{
 		MinVersion:   tls.VersionTLS12,
 		Certificates: []tls.Certificate{cert},
-	}), nil
+	}
+	if s.cfg.ClientCAFile != "" {
+		pem, err := os.ReadFile(s.cfg.ClientCAFile)
+		if err != nil {
+			_ = ln.Close()
+			return nil, fmt.Errorf("reading tls client CA file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			_ = ln.Close()
+			return nil, fmt.Errorf("reading tls client CA file %s: no PEM certificate in it", s.cfg.ClientCAFile)
+		}
+		cfg.ClientCAs, cfg.ClientAuth = pool, tls.VerifyClientCertIfGiven
+	}
+	return tls.NewListener(ln, cfg), nil
 }
 
 // Serve serves on ln until ctx is done, then stops accepting connections and

@@ -218,7 +218,7 @@ func runLatch(t *testing.T, env []string, args ...string) (string, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cmd := osexec.CommandContext(ctx, live.Binary(t), args...) //nolint:gosec // G204: the binary the test built.
+	cmd := osexec.CommandContext(ctx, live.Binary(t), args...)
 	cmd.Env = append(os.Environ(), "LATCH_LOG_LEVEL=warn")
 	cmd.Env = append(cmd.Env, env...)
 	out, err := cmd.CombinedOutput()

@@ -72,15 +72,15 @@ func TestAdaptiveFlows(t *testing.T) {
 	}
 	login := func(b *browser, c *oauth2.Config, user, pass string) (page, string) {
 		v := oauth2.GenerateVerifier()
-		p := b.get(c.AuthCodeURL("state-adaptive-1", oauth2.S256ChallengeOption(v)), redirect)
-		if p.status != http.StatusOK || !strings.Contains(p.body, `name="password"`) {
-			t.Fatalf("%s: want the login page, got %s\n%s", c.ClientID, p, p.body)
+		p := b.Get(c.AuthCodeURL("state-adaptive-1", oauth2.S256ChallengeOption(v)), redirect)
+		if p.Status != http.StatusOK || !strings.Contains(p.Body, `name="password"`) {
+			t.Fatalf("%s: want the login page, got %s\n%s", c.ClientID, p, p.Body)
 		}
-		return b.submit(p, map[string]string{"username": user, "password": pass}, redirect), v
+		return b.Submit(p, map[string]string{"username": user, "password": pass}, redirect), v
 	}
 	idClaims := func(c *oauth2.Config, p page, v string) (amr []string, acr string) {
 		t.Helper()
-		tok, err := c.Exchange(context.Background(), p.query(t, redirect).Get("code"), oauth2.VerifierOption(v))
+		tok, err := c.Exchange(context.Background(), p.Query(t, redirect).Get("code"), oauth2.VerifierOption(v))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -107,26 +107,26 @@ func TestAdaptiveFlows(t *testing.T) {
 		// bob is: enrolment on first use, then a code.
 		b := newBrowser(t)
 		p, v = login(b, cfg("mfa-app"), "bob", "bob-password-42")
-		m := keyPattern.FindStringSubmatch(p.body)
-		if p.status != http.StatusOK || m == nil || !strings.Contains(p.body, `src="data:image/png;base64,`) {
-			t.Fatalf("bob: want the TOTP enrolment page, got %s\n%s", p, p.body)
+		m := keyPattern.FindStringSubmatch(p.Body)
+		if p.Status != http.StatusOK || m == nil || !strings.Contains(p.Body, `src="data:image/png;base64,`) {
+			t.Fatalf("bob: want the TOTP enrolment page, got %s\n%s", p, p.Body)
 		}
 		code, err := totp.GenerateCodeCustom(m[1], time.Now(), totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
 		if err != nil {
 			t.Fatal(err)
 		}
-		wrong := b.submit(p, map[string]string{"code": "000000"}, redirect)
-		if wrong.status != http.StatusOK || !strings.Contains(wrong.body, `role="alert"`) {
+		wrong := b.Submit(p, map[string]string{"code": "000000"}, redirect)
+		if wrong.Status != http.StatusOK || !strings.Contains(wrong.Body, `role="alert"`) {
 			t.Fatalf("wrong code: %s", wrong)
 		}
-		p = b.submit(wrong, map[string]string{"code": code}, redirect)
+		p = b.Submit(wrong, map[string]string{"code": code}, redirect)
 		amr, acr := idClaims(cfg("mfa-app"), p, v)
 		if !containsAll(amr, "pwd", "otp") || acr != "2" {
 			t.Errorf("bob: amr %v acr %q", amr, acr)
 		}
 		// Signed in with two factors, the next login needs nothing.
-		p = b.get(cfg("mfa-app").AuthCodeURL("state-adaptive-2", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())), redirect)
-		if p.query(t, redirect).Get("code") == "" {
+		p = b.Get(cfg("mfa-app").AuthCodeURL("state-adaptive-2", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())), redirect)
+		if p.Query(t, redirect).Get("code") == "" {
 			t.Fatalf("SSO after MFA: %s", p)
 		}
 	})
@@ -157,24 +157,24 @@ func TestAdaptiveFlows(t *testing.T) {
 		}
 		c := o.web()
 		b := newBrowser(t)
-		p := b.get(c.AuthCodeURL("state-lockout-1", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())), c.RedirectURL)
+		p := b.Get(c.AuthCodeURL("state-lockout-1", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())), c.RedirectURL)
 		for i := range 5 {
-			p = b.submit(p, map[string]string{"username": "carol", "password": "wrong-guess"}, c.RedirectURL)
-			if p.status != http.StatusUnauthorized {
+			p = b.Submit(p, map[string]string{"username": "carol", "password": "wrong-guess"}, c.RedirectURL)
+			if p.Status != http.StatusUnauthorized {
 				t.Fatalf("wrong password %d: %s", i+1, p)
 			}
 		}
 		// Locked: even the right password is refused, and says so.
-		p = b.submit(p, map[string]string{"username": "carol", "password": "carol-password-42"}, c.RedirectURL)
-		if p.status != http.StatusUnauthorized || !strings.Contains(p.body, "locked") {
-			t.Fatalf("locked account: %s\n%s", p, p.body)
+		p = b.Submit(p, map[string]string{"username": "carol", "password": "carol-password-42"}, c.RedirectURL)
+		if p.Status != http.StatusUnauthorized || !strings.Contains(p.Body, "locked") {
+			t.Fatalf("locked account: %s\n%s", p, p.Body)
 		}
 		// An administrator unlocks it.
 		if code := o.Admin(http.MethodPatch, "/users/"+carol.ID, map[string]any{"locked_until": "1970-01-01T00:00:00Z"}, nil); code != http.StatusOK {
 			t.Fatalf("unlocking: %d", code)
 		}
-		p = b.submit(p, map[string]string{"username": "carol", "password": "carol-password-42"}, c.RedirectURL)
-		if p.query(t, c.RedirectURL).Get("code") == "" {
+		p = b.Submit(p, map[string]string{"username": "carol", "password": "carol-password-42"}, c.RedirectURL)
+		if p.Query(t, c.RedirectURL).Get("code") == "" {
 			t.Fatalf("after unlock: %s", p)
 		}
 	})
@@ -184,9 +184,9 @@ func TestAdaptiveFlows(t *testing.T) {
 			b := newBrowser(t)
 			v := oauth2.GenerateVerifier()
 			start := time.Now()
-			p := b.get(cfg(id).AuthCodeURL("state-adaptive-3", oauth2.S256ChallengeOption(v)), redirect)
-			if p.location != "" || p.status < 400 || strings.Contains(p.body, "boom") {
-				t.Errorf("%s: want a generic error page, got %s\n%s", id, p, p.body)
+			p := b.Get(cfg(id).AuthCodeURL("state-adaptive-3", oauth2.S256ChallengeOption(v)), redirect)
+			if p.Location != "" || p.Status < 400 || strings.Contains(p.Body, "boom") {
+				t.Errorf("%s: want a generic error page, got %s\n%s", id, p, p.Body)
 			}
 			if d := time.Since(start); d > 10*time.Second {
 				t.Errorf("%s: took %s", id, d)

@@ -38,8 +38,8 @@ func BenchmarkAuthCodeRoundTrip(b *testing.B) {
 		for pb.Next() {
 			start := time.Now()
 			v := oauth2.GenerateVerifier()
-			p := jarBrowser.get(cfg.AuthCodeURL("state-bench-1234", oauth2.S256ChallengeOption(v), oauth2.SetAuthURLParam("nonce", "nonce-bench-1234")), cfg.RedirectURL)
-			u, err := url.Parse(p.location)
+			p := jarBrowser.Get(cfg.AuthCodeURL("state-bench-1234", oauth2.S256ChallengeOption(v), oauth2.SetAuthURLParam("nonce", "nonce-bench-1234")), cfg.RedirectURL)
+			u, err := url.Parse(p.Location)
 			if err != nil || u.Query().Get("code") == "" {
 				b.Errorf("authorize: %s", p)
 				return
@@ -102,9 +102,9 @@ func BenchmarkPasswordLogin(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			br := newBrowser(b)
-			p := br.get(cfg.AuthCodeURL("state-login-bench", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())), cfg.RedirectURL)
-			p = br.submit(p, map[string]string{"username": "alice", "password": alicePass}, cfg.RedirectURL)
-			if u, err := url.Parse(p.location); err != nil || u.Query().Get("code") == "" {
+			p := br.Get(cfg.AuthCodeURL("state-login-bench", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())), cfg.RedirectURL)
+			p = br.Submit(p, map[string]string{"username": "alice", "password": alicePass}, cfg.RedirectURL)
+			if u, err := url.Parse(p.Location); err != nil || u.Query().Get("code") == "" {
 				b.Errorf("login: %s", p)
 				return
 			}

@@ -168,22 +168,7 @@ var onLoginRequest = function (context) {
 func TestBrowserTOTP(t *testing.T) {
 	ctx := newChrome(t)
 	o := setup(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := make(chan url.Values, 4)
-	rp := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/callback" {
-			http.NotFound(w, r)
-			return
-		}
-		got <- r.URL.Query()
-		_, _ = w.Write([]byte("<!DOCTYPE html><title>RP</title><p id=done>signed in</p>"))
-	})}
-	go func() { _ = rp.Serve(ln) }()
-	t.Cleanup(func() { _ = rp.Close() })
-	redirect := "http://" + ln.Addr().String() + "/callback"
+	redirect, got := callbackRP(t)
 	if code := o.Admin(http.MethodPost, "/clients", map[string]any{
 		"client_id": "mfa-browser", "name": "MFA App", "public": true, "first_party": true,
 		"token_endpoint_auth_method": "none", "redirect_uris": []string{redirect},
@@ -200,7 +185,7 @@ func TestBrowserTOTP(t *testing.T) {
 		Endpoint: oauth2.Endpoint{AuthURL: o.URL + "/oauth2/authorize", TokenURL: o.URL + "/oauth2/token", AuthStyle: oauth2.AuthStyleInParams},
 	}
 	verifier := oauth2.GenerateVerifier()
-	err = chromedp.Do(ctx,
+	err := chromedp.Do(ctx,
 		chromedp.Navigate(cfg.AuthCodeURL("totp-state-1", oauth2.S256ChallengeOption(verifier))),
 		chromedp.WaitVisible(`#f-username`),
 		chromedp.SendKeys(`#f-username`, "alice"),

@@ -116,8 +116,13 @@ func TestClientAuthPrivateKeyJWT(t *testing.T) {
 		if !containsAny(methods, "private_key_jwt") || !containsAny(algs, "ES256") {
 			t.Errorf("discovery: methods %v, algs %v", methods, algs)
 		}
-		if containsAny(methods, "client_secret_jwt") || containsAny(algs, "none") || containsAny(algs, "HS256") {
-			t.Errorf("discovery lists what is not implemented: methods %v, algs %v", methods, algs)
+		// client_secret_jwt (and its HMAC algorithms) is implemented:
+		// TestClientAuthSecretJWT.
+		if !containsAny(methods, "client_secret_jwt") || !containsAny(algs, "HS256") {
+			t.Errorf("discovery: methods %v, algs %v, want client_secret_jwt with HS256", methods, algs)
+		}
+		if containsAny(algs, "none") {
+			t.Errorf("discovery lists alg none: %v", algs)
 		}
 	})
 
@@ -161,3 +166,91 @@ func unsignedJWT(claims any) string {
 }
 
 func encodeSegment(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
+
+// hmacSign makes a compact JWS of claims MACed with secret, with go-jose
+// only, as an RP library would for client_secret_jwt.
+func hmacSign(t testing.TB, alg jose.SignatureAlgorithm, secret string, claims any) string {
+	t.Helper()
+	s, err := jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: []byte(secret)}, (&jose.SignerOptions{}).WithType("JWT"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := josejwt.Signed(s).Claims(claims).Serialize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
+}
+
+// TestClientAuthSecretJWT runs client_secret_jwt (OpenID Connect Core 1.0
+// section 9; RFC 7523 section 2.2 with HS256) against the live server:
+// the client MACs its assertion with its secret, which Latch keeps sealed
+// for such clients only.
+func TestClientAuthSecretJWT(t *testing.T) {
+	o := setup(t)
+	const sec = "secret-jwt-client-secret-0123456789abcdefghij"
+	var created struct {
+		ID string `json:"id"`
+	}
+	if code := o.Admin(http.MethodPost, "/clients", map[string]any{
+		"client_id": "hmac-svc", "client_secret": sec, "name": "HMAC service", "grant_types": []string{"client_credentials"},
+		"scopes": []string{"read"}, "token_endpoint_auth_method": "client_secret_jwt", "enabled": true,
+	}, &created); code != http.StatusCreated {
+		t.Fatalf("creating the client: %d", code)
+	}
+	tokenURL := o.provider.Endpoint().TokenURL
+	cfg := func(assertion string) *clientcredentials.Config {
+		return &clientcredentials.Config{
+			ClientID: "hmac-svc", TokenURL: tokenURL, AuthStyle: oauth2.AuthStyleInParams, Scopes: []string{"read"},
+			EndpointParams: url.Values{"client_assertion_type": {jwtBearerAssertion}, "client_assertion": {assertion}},
+		}
+	}
+
+	t.Run("Basic/SecretJWT", func(t *testing.T) {
+		for _, alg := range []jose.SignatureAlgorithm{jose.HS256} { // HS384 and HS512 need a longer secret (RFC 7518 section 3.2)
+			tok, err := cfg(hmacSign(t, alg, sec, clientAssertion("hmac-svc", tokenURL, time.Minute))).Token(ctx())
+			if err != nil {
+				t.Fatalf("%s: %v", alg, err)
+			}
+			if !o.introspect(t, tok.AccessToken) {
+				t.Errorf("%s: the token is not active", alg)
+			}
+		}
+	})
+
+	assertion := hmacSign(t, jose.HS256, sec, clientAssertion("hmac-svc", tokenURL, time.Minute))
+	if _, err := cfg(assertion).Token(ctx()); err != nil {
+		t.Fatal(err)
+	}
+	key := newRPKey(t, "k1")
+	for _, tc := range []struct{ name, assertion string }{
+		{"Negative/ReplayedAssertion", assertion},
+		{"Negative/WrongSecret", hmacSign(t, jose.HS256, "not-the-secret-0123456789abcdefghijklmnop", clientAssertion("hmac-svc", tokenURL, time.Minute))},
+		{"Negative/WrongAudience", hmacSign(t, jose.HS256, sec, clientAssertion("hmac-svc", "https://rp.example/token", time.Minute))},
+		{"Negative/Expired", hmacSign(t, jose.HS256, sec, clientAssertion("hmac-svc", tokenURL, -5*time.Minute))},
+		{"Negative/AlgNone", unsignedJWT(clientAssertion("hmac-svc", tokenURL, time.Minute))},
+		{"Negative/AsymmetricForSecretClient", key.sign(t, clientAssertion("hmac-svc", tokenURL, time.Minute))},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := cfg(tc.assertion).Token(ctx())
+			wantOAuthError(t, err, "invalid_client")
+		})
+	}
+
+	t.Run("Negative/SecretBasicForSecretJWTClient", func(t *testing.T) {
+		_, err := (&clientcredentials.Config{ClientID: "hmac-svc", ClientSecret: sec, TokenURL: tokenURL, Scopes: []string{"read"}}).Token(ctx())
+		wantOAuthError(t, err, "invalid_client")
+	})
+
+	t.Run("Basic/RotatedSecret", func(t *testing.T) {
+		const next = "secret-jwt-rotated-secret-0123456789abcdefghij"
+		if code := o.Admin(http.MethodPost, "/clients/"+created.ID+"/secret", map[string]any{"client_secret": next}, nil); code != http.StatusOK {
+			t.Fatalf("rotating the secret: %d", code)
+		}
+		_, err := cfg(hmacSign(t, jose.HS256, sec, clientAssertion("hmac-svc", tokenURL, time.Minute))).Token(ctx())
+		wantOAuthError(t, err, "invalid_client")
+		if _, err := cfg(hmacSign(t, jose.HS256, next, clientAssertion("hmac-svc", tokenURL, time.Minute))).Token(ctx()); err != nil {
+			t.Errorf("with the rotated secret: %v", err)
+		}
+	})
+}

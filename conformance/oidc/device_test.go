@@ -3,6 +3,7 @@ package oidc_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -42,22 +43,22 @@ func pollDevice(t *testing.T, tokenURL, clientID, deviceCode string) (int, map[s
 // with decision. It returns the final page.
 func approveOnDevicePage(t *testing.T, b *browser, verificationURI, userCode, decision string) page {
 	t.Helper()
-	p := b.get(verificationURI, "")
-	if strings.Contains(p.body, `name="password"`) {
+	p := b.Get(verificationURI, "")
+	if strings.Contains(p.Body, `name="password"`) {
 		p = loginAt(t, b, p, alicePass, "")
 	}
-	if p.status != http.StatusOK || !strings.Contains(p.body, `name="user_code"`) {
-		t.Fatalf("want the user code page, got %s\n%s", p, p.body)
+	if p.Status != http.StatusOK || !strings.Contains(p.Body, `name="user_code"`) {
+		t.Fatalf("want the user code page, got %s\n%s", p, p.Body)
 	}
 	values := map[string]string{}
 	if userCode != "" {
 		values["user_code"] = userCode
 	}
-	p = b.submit(p, values, "")
-	if !strings.Contains(p.body, `name="decision"`) {
+	p = b.Submit(p, values, "")
+	if !strings.Contains(p.Body, `name="decision"`) {
 		return p
 	}
-	return b.submit(p, map[string]string{"decision": decision}, "")
+	return b.Submit(p, map[string]string{"decision": decision}, "")
 }
 
 // TestDeviceAuthorizationGrant runs RFC 8628 against the live server with
@@ -120,8 +121,8 @@ func TestDeviceAuthorizationGrant(t *testing.T) {
 		}
 		b := newBrowser(t)
 		done := approveOnDevicePage(t, b, da.VerificationURI, da.UserCode, "allow")
-		if done.status != http.StatusOK || strings.Contains(done.body, `name="user_code"`) {
-			t.Fatalf("after approving: %s\n%s", done, done.body)
+		if done.Status != http.StatusOK || strings.Contains(done.Body, `name="user_code"`) {
+			t.Fatalf("after approving: %s\n%s", done, done.Body)
 		}
 		// x/oauth2 polls after the (grown) interval.
 		c, cancel := context.WithTimeout(ctx(), 60*time.Second)
@@ -175,8 +176,35 @@ func TestDeviceAuthorizationGrant(t *testing.T) {
 			t.Fatal(err)
 		}
 		p := approveOnDevicePage(t, newBrowser(t), o.URL+"/device", "BCDF-GHJK", "allow")
-		if p.status != http.StatusBadRequest || !strings.Contains(p.body, `name="user_code"`) {
+		if p.Status != http.StatusBadRequest || !strings.Contains(p.Body, `name="user_code"`) {
 			t.Fatalf("want the user code page again with an error, got %s", p)
+		}
+	})
+
+	t.Run("Device/Negative/UserCodeBruteForce", func(t *testing.T) {
+		// RFC 8628 section 5.1: wrong entries are bounded per session.
+		da, err := tv.DeviceAuth(ctx())
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := newBrowser(t)
+		p := b.Get(o.URL+"/device", "")
+		p = loginAt(t, b, p, alicePass, "")
+		for i := range 5 {
+			p = b.Submit(p, map[string]string{"user_code": fmt.Sprintf("BCDF-GH%02d", i)}, "")
+			if p.Status != http.StatusBadRequest || !strings.Contains(p.Body, `name="user_code"`) {
+				t.Fatalf("wrong code %d: %s", i, p)
+			}
+		}
+		// Now even the right code is refused, with a page that says why.
+		p = b.Submit(p, map[string]string{"user_code": da.UserCode}, "")
+		if p.Status != http.StatusTooManyRequests || !strings.Contains(p.Body, "Too many wrong codes") {
+			t.Fatalf("after 5 wrong codes: %s\n%s", p, p.Body)
+		}
+		// Another session (another user's browser) is not locked out.
+		done := approveOnDevicePage(t, newBrowser(t), da.VerificationURI, da.UserCode, "allow")
+		if done.Status != http.StatusOK || strings.Contains(done.Body, `name="user_code"`) {
+			t.Fatalf("another session: %s\n%s", done, done.Body)
 		}
 	})
 

@@ -87,21 +87,21 @@ func TestEmailOTP(t *testing.T) {
 	c := &oauth2.Config{ClientID: "mail-app", ClientSecret: webSecret, RedirectURL: redirect, Scopes: []string{"openid"},
 		Endpoint: oauth2.Endpoint{AuthURL: o.URL + "/oauth2/authorize", TokenURL: o.URL + "/oauth2/token", AuthStyle: oauth2.AuthStyleInHeader}}
 	b := newBrowser(t)
-	p := b.get(c.AuthCodeURL("state-mail-1", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())), redirect)
+	p := b.Get(c.AuthCodeURL("state-mail-1", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())), redirect)
 	p = loginAt(t, b, p, alicePass, redirect)
-	if p.status != http.StatusOK || !strings.Contains(p.body, "a***@example.com") {
-		t.Fatalf("want the code page, got %s\n%s", p, p.body)
+	if p.Status != http.StatusOK || !strings.Contains(p.Body, "a***@example.com") {
+		t.Fatalf("want the code page, got %s\n%s", p, p.Body)
 	}
 	m := mailedCode.FindStringSubmatch(box.last())
 	if m == nil {
 		t.Fatalf("no code in the email:\n%s", box.last())
 	}
-	wrong := b.submit(p, map[string]string{"code": "000000"}, redirect)
-	if !strings.Contains(wrong.body, `role="alert"`) {
+	wrong := b.Submit(p, map[string]string{"code": "000000"}, redirect)
+	if !strings.Contains(wrong.Body, `role="alert"`) {
 		t.Fatalf("wrong code: %s", wrong)
 	}
-	p = b.submit(wrong, map[string]string{"code": m[1]}, redirect)
-	if p.query(t, redirect).Get("code") == "" {
+	p = b.Submit(wrong, map[string]string{"code": m[1]}, redirect)
+	if p.Query(t, redirect).Get("code") == "" {
 		t.Fatalf("after the emailed code: %s", p)
 	}
 }

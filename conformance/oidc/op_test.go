@@ -87,10 +87,10 @@ func (o *op) spa() *oauth2.Config {
 // back to the client.
 func loginAt(t testing.TB, b *browser, p page, password, stopAt string) page {
 	t.Helper()
-	if p.status != http.StatusOK || !strings.Contains(p.body, `name="password"`) {
-		t.Fatalf("want the login page, got %s\n%s", p, p.body)
+	if p.Status != http.StatusOK || !strings.Contains(p.Body, `name="password"`) {
+		t.Fatalf("want the login page, got %s\n%s", p, p.Body)
 	}
-	return b.submit(p, map[string]string{"username": "alice", "password": password}, stopAt)
+	return b.Submit(p, map[string]string{"username": "alice", "password": password}, stopAt)
 }
 
 // codeFlow runs an authorization request for cfg in b, logging in when
@@ -99,11 +99,11 @@ func codeFlow(t testing.TB, b *browser, cfg *oauth2.Config, nonce string, extra 
 	t.Helper()
 	verifier := oauth2.GenerateVerifier()
 	opts := append([]oauth2.AuthCodeOption{oauth2.S256ChallengeOption(verifier), oidc.Nonce(nonce)}, extra...)
-	p := b.get(cfg.AuthCodeURL("state-1234567890", opts...), cfg.RedirectURL)
-	if p.location == "" {
+	p := b.Get(cfg.AuthCodeURL("state-1234567890", opts...), cfg.RedirectURL)
+	if p.Location == "" {
 		p = loginAt(t, b, p, alicePass, cfg.RedirectURL)
 	}
-	return p.query(t, cfg.RedirectURL), verifier
+	return p.Query(t, cfg.RedirectURL), verifier
 }
 
 func ctx() context.Context { return context.Background() }
@@ -226,25 +226,25 @@ func TestOP(t *testing.T) {
 		cfg := o.web()
 		codeFlow(t, b, cfg, "nonce-sso-1")
 		// Signed in: the next request gets a code without a login page.
-		p := b.get(cfg.AuthCodeURL("state-sso-22222", oidc.Nonce("nonce-sso-2"), oauth2.S256ChallengeOption(oauth2.GenerateVerifier())), cfg.RedirectURL)
-		if q := p.query(t, cfg.RedirectURL); q.Get("code") == "" {
+		p := b.Get(cfg.AuthCodeURL("state-sso-22222", oidc.Nonce("nonce-sso-2"), oauth2.S256ChallengeOption(oauth2.GenerateVerifier())), cfg.RedirectURL)
+		if q := p.Query(t, cfg.RedirectURL); q.Get("code") == "" {
 			t.Fatalf("no code with a session: %v", q)
 		}
-		p = b.get(cfg.AuthCodeURL("state-sso-33333", oauth2.SetAuthURLParam("prompt", "none"), oauth2.S256ChallengeOption(oauth2.GenerateVerifier())), cfg.RedirectURL)
-		if q := p.query(t, cfg.RedirectURL); q.Get("code") == "" {
+		p = b.Get(cfg.AuthCodeURL("state-sso-33333", oauth2.SetAuthURLParam("prompt", "none"), oauth2.S256ChallengeOption(oauth2.GenerateVerifier())), cfg.RedirectURL)
+		if q := p.Query(t, cfg.RedirectURL); q.Get("code") == "" {
 			t.Fatalf("prompt=none with a session: %v", q)
 		}
 		// prompt=login and max_age=0 ask for the password again.
 		for _, opt := range []oauth2.AuthCodeOption{oauth2.SetAuthURLParam("prompt", "login"), oauth2.SetAuthURLParam("max_age", "0")} {
-			p = b.get(cfg.AuthCodeURL("state-sso-44444", opt, oauth2.S256ChallengeOption(oauth2.GenerateVerifier())), cfg.RedirectURL)
+			p = b.Get(cfg.AuthCodeURL("state-sso-44444", opt, oauth2.S256ChallengeOption(oauth2.GenerateVerifier())), cfg.RedirectURL)
 			p = loginAt(t, b, p, alicePass, cfg.RedirectURL)
-			if q := p.query(t, cfg.RedirectURL); q.Get("code") == "" {
+			if q := p.Query(t, cfg.RedirectURL); q.Get("code") == "" {
 				t.Fatalf("after re-authentication: %v", q)
 			}
 		}
 		// A fresh browser with prompt=none: login_required.
-		p = newBrowser(t).get(cfg.AuthCodeURL("state-sso-55555", oauth2.SetAuthURLParam("prompt", "none"), oauth2.S256ChallengeOption(oauth2.GenerateVerifier())), cfg.RedirectURL)
-		if q := p.query(t, cfg.RedirectURL); q.Get("error") != "login_required" || q.Get("state") != "state-sso-55555" {
+		p = newBrowser(t).Get(cfg.AuthCodeURL("state-sso-55555", oauth2.SetAuthURLParam("prompt", "none"), oauth2.S256ChallengeOption(oauth2.GenerateVerifier())), cfg.RedirectURL)
+		if q := p.Query(t, cfg.RedirectURL); q.Get("error") != "login_required" || q.Get("state") != "state-sso-55555" {
 			t.Fatalf("prompt=none without a session: %v", q)
 		}
 	})
@@ -253,18 +253,18 @@ func TestOP(t *testing.T) {
 		b := newBrowser(t)
 		cfg := o.spa()
 		verifier := oauth2.GenerateVerifier()
-		p := b.get(cfg.AuthCodeURL("state-consent-1", oauth2.S256ChallengeOption(verifier)), cfg.RedirectURL)
+		p := b.Get(cfg.AuthCodeURL("state-consent-1", oauth2.S256ChallengeOption(verifier)), cfg.RedirectURL)
 		p = loginAt(t, b, p, alicePass, cfg.RedirectURL)
-		if p.status != http.StatusOK || !strings.Contains(p.body, "Single Page App") {
-			t.Fatalf("want the consent page, got %s\n%s", p, p.body)
+		if p.Status != http.StatusOK || !strings.Contains(p.Body, "Single Page App") {
+			t.Fatalf("want the consent page, got %s\n%s", p, p.Body)
 		}
-		denied := b.submit(p, map[string]string{"decision": "deny"}, cfg.RedirectURL)
-		if q := denied.query(t, cfg.RedirectURL); q.Get("error") != "access_denied" {
+		denied := b.Submit(p, map[string]string{"decision": "deny"}, cfg.RedirectURL)
+		if q := denied.Query(t, cfg.RedirectURL); q.Get("error") != "access_denied" {
 			t.Fatalf("deny: %v", q)
 		}
-		p = b.get(cfg.AuthCodeURL("state-consent-2", oauth2.S256ChallengeOption(verifier)), cfg.RedirectURL)
-		allowed := b.submit(p, map[string]string{"decision": "allow"}, cfg.RedirectURL)
-		q := allowed.query(t, cfg.RedirectURL)
+		p = b.Get(cfg.AuthCodeURL("state-consent-2", oauth2.S256ChallengeOption(verifier)), cfg.RedirectURL)
+		allowed := b.Submit(p, map[string]string{"decision": "allow"}, cfg.RedirectURL)
+		q := allowed.Query(t, cfg.RedirectURL)
 		tok, err := cfg.Exchange(ctx(), q.Get("code"), oauth2.VerifierOption(verifier))
 		if err != nil {
 			t.Fatalf("public client exchange: %v", err)
@@ -273,18 +273,18 @@ func TestOP(t *testing.T) {
 			t.Fatal(err)
 		}
 		// Remembered: no consent page the next time, unless asked for.
-		p = b.get(cfg.AuthCodeURL("state-consent-3", oauth2.S256ChallengeOption(verifier)), cfg.RedirectURL)
-		if q := p.query(t, cfg.RedirectURL); q.Get("code") == "" {
+		p = b.Get(cfg.AuthCodeURL("state-consent-3", oauth2.S256ChallengeOption(verifier)), cfg.RedirectURL)
+		if q := p.Query(t, cfg.RedirectURL); q.Get("code") == "" {
 			t.Fatalf("remembered consent: %v", q)
 		}
-		p = b.get(cfg.AuthCodeURL("state-consent-4", oauth2.SetAuthURLParam("prompt", "consent"), oauth2.S256ChallengeOption(verifier)), cfg.RedirectURL)
-		if p.status != http.StatusOK || !strings.Contains(p.body, `value="allow"`) {
+		p = b.Get(cfg.AuthCodeURL("state-consent-4", oauth2.SetAuthURLParam("prompt", "consent"), oauth2.S256ChallengeOption(verifier)), cfg.RedirectURL)
+		if p.Status != http.StatusOK || !strings.Contains(p.Body, `value="allow"`) {
 			t.Fatalf("prompt=consent: %s", p)
 		}
 		// A forged consent post (no CSRF token) is refused.
 		req, _ := http.NewRequest(http.MethodPost, o.URL+"/oauth2/consent", strings.NewReader("decision=allow&flow=x"))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		if forged := b.do(req); forged.status != http.StatusForbidden {
+		if forged := b.Do(req); forged.Status != http.StatusForbidden {
 			t.Errorf("consent without CSRF token: %s", forged)
 		}
 	})
@@ -293,9 +293,9 @@ func TestOP(t *testing.T) {
 		b := newBrowser(t)
 		cfg := o.web()
 		codeFlow(t, b, cfg, "nonce-fp-1")
-		p := b.get(cfg.AuthCodeURL("state-formpost1", oauth2.SetAuthURLParam("response_mode", "form_post"), oauth2.S256ChallengeOption(oauth2.GenerateVerifier())), cfg.RedirectURL)
-		if p.status != http.StatusOK || !strings.Contains(p.body, webRedirect) || !strings.Contains(p.body, `name="code"`) || !strings.Contains(p.body, "state-formpost1") {
-			t.Fatalf("form_post response: %s\n%s", p, p.body)
+		p := b.Get(cfg.AuthCodeURL("state-formpost1", oauth2.SetAuthURLParam("response_mode", "form_post"), oauth2.S256ChallengeOption(oauth2.GenerateVerifier())), cfg.RedirectURL)
+		if p.Status != http.StatusOK || !strings.Contains(p.Body, webRedirect) || !strings.Contains(p.Body, `name="code"`) || !strings.Contains(p.Body, "state-formpost1") {
+			t.Fatalf("form_post response: %s\n%s", p, p.Body)
 		}
 	})
 
@@ -310,8 +310,8 @@ func TestOP(t *testing.T) {
 			// is refused before anything in it is used, signed or not.
 			"alg none request object": {"client_id": {"web"}, "response_type": {"code"}, "redirect_uri": {webRedirect}, "scope": {"openid"}, "state": {"state-neg-00008"}, "request": {unsignedRequestObject()}},
 		} {
-			p := newBrowser(t).get(auth+"?"+q.Encode(), "")
-			if p.status != http.StatusBadRequest || p.location != "" {
+			p := newBrowser(t).Get(auth+"?"+q.Encode(), "")
+			if p.Status != http.StatusBadRequest || p.Location != "" {
 				t.Errorf("%s: want an error page, got %s", name, p)
 			}
 		}
@@ -330,8 +330,8 @@ func TestOP(t *testing.T) {
 			{"scope not allowed", url.Values{"client_id": {"web"}, "response_type": {"code"}, "redirect_uri": {webRedirect}, "scope": {"openid admin"}, "state": {"state-neg-00007"}, "code_challenge": {strings.Repeat("a", 43)}, "code_challenge_method": {"S256"}}, "invalid_scope"},
 			{"nonce too short", url.Values{"client_id": {"web"}, "response_type": {"code"}, "redirect_uri": {webRedirect}, "scope": {"openid"}, "state": {"state-neg-00009"}, "nonce": {"abc"}, "code_challenge": {strings.Repeat("a", 43)}, "code_challenge_method": {"S256"}}, "insufficient_entropy"},
 		} {
-			p := b.get(auth+"?"+tc.q.Encode(), tc.q.Get("redirect_uri"))
-			q := p.query(t, tc.q.Get("redirect_uri"))
+			p := b.Get(auth+"?"+tc.q.Encode(), tc.q.Get("redirect_uri"))
+			q := p.Query(t, tc.q.Get("redirect_uri"))
 			if q.Get("error") != tc.want || q.Get("state") != tc.q.Get("state") {
 				t.Errorf("%s: got %v, want error=%s with the state", tc.name, q, tc.want)
 			}
@@ -358,9 +358,9 @@ func TestOP(t *testing.T) {
 		}
 		// Wrong password: the login page again, with an error, no session.
 		nb := newBrowser(t)
-		p := nb.get(cfg.AuthCodeURL("state-neg-00010", oauth2.S256ChallengeOption(verifier)), cfg.RedirectURL)
+		p := nb.Get(cfg.AuthCodeURL("state-neg-00010", oauth2.S256ChallengeOption(verifier)), cfg.RedirectURL)
 		p = loginAt(t, nb, p, "not-the-password", cfg.RedirectURL)
-		if p.status != http.StatusUnauthorized || !strings.Contains(p.body, `role="alert"`) {
+		if p.Status != http.StatusUnauthorized || !strings.Contains(p.Body, `role="alert"`) {
 			t.Errorf("wrong password: %s", p)
 		}
 	})
@@ -375,21 +375,21 @@ func TestOP(t *testing.T) {
 		}
 		end := o.URL + "/oauth2/logout"
 		// Unregistered post-logout redirect: refused, session kept.
-		p := b.get(end+"?"+url.Values{"id_token_hint": {tok.Extra("id_token").(string)}, "post_logout_redirect_uri": {"http://127.0.0.1:9/evil"}}.Encode(), "")
-		if p.status != http.StatusBadRequest {
+		p := b.Get(end+"?"+url.Values{"id_token_hint": {tok.Extra("id_token").(string)}, "post_logout_redirect_uri": {"http://127.0.0.1:9/evil"}}.Encode(), "")
+		if p.Status != http.StatusBadRequest {
 			t.Errorf("unregistered post_logout_redirect_uri: %s", p)
 		}
 		// Without a hint, the user confirms on a page.
-		p = b.get(end, "")
-		if p.status != http.StatusOK || !strings.Contains(p.body, `name="csrf"`) {
+		p = b.Get(end, "")
+		if p.Status != http.StatusOK || !strings.Contains(p.Body, `name="csrf"`) {
 			t.Fatalf("logout confirmation: %s", p)
 		}
-		p = b.get(end+"?"+url.Values{"id_token_hint": {tok.Extra("id_token").(string)}, "post_logout_redirect_uri": {byeRedirect}, "state": {"bye-state"}}.Encode(), byeRedirect)
-		if got := p.query(t, byeRedirect); got.Get("state") != "bye-state" {
+		p = b.Get(end+"?"+url.Values{"id_token_hint": {tok.Extra("id_token").(string)}, "post_logout_redirect_uri": {byeRedirect}, "state": {"bye-state"}}.Encode(), byeRedirect)
+		if got := p.Query(t, byeRedirect); got.Get("state") != "bye-state" {
 			t.Errorf("post-logout redirect: %v", got)
 		}
-		p = b.get(cfg.AuthCodeURL("state-after-logout", oauth2.SetAuthURLParam("prompt", "none"), oauth2.S256ChallengeOption(verifier)), cfg.RedirectURL)
-		if got := p.query(t, cfg.RedirectURL); got.Get("error") != "login_required" {
+		p = b.Get(cfg.AuthCodeURL("state-after-logout", oauth2.SetAuthURLParam("prompt", "none"), oauth2.S256ChallengeOption(verifier)), cfg.RedirectURL)
+		if got := p.Query(t, cfg.RedirectURL); got.Get("error") != "login_required" {
 			t.Errorf("after logout, prompt=none: %v", got)
 		}
 	})

@@ -50,11 +50,11 @@ func (o *op) push(t *testing.T, id, secret string, params url.Values) (int, map[
 // exchanges the code, checking the ID token's nonce with go-oidc.
 func (o *op) finishCodeFlow(t *testing.T, b *browser, cfg *oauth2.Config, authURL, verifier, nonce string) {
 	t.Helper()
-	p := b.get(authURL, cfg.RedirectURL)
-	if p.location == "" {
+	p := b.Get(authURL, cfg.RedirectURL)
+	if p.Location == "" {
 		p = loginAt(t, b, p, alicePass, cfg.RedirectURL)
 	}
-	q := p.query(t, cfg.RedirectURL)
+	q := p.Query(t, cfg.RedirectURL)
 	if q.Get("code") == "" {
 		t.Fatalf("no code: %v", q)
 	}
@@ -117,8 +117,8 @@ func TestPushedAndSignedRequests(t *testing.T) {
 	}
 	errorPage := func(t *testing.T, u string) {
 		t.Helper()
-		p := newBrowser(t).get(u, "")
-		if p.status != http.StatusBadRequest || p.location != "" {
+		p := newBrowser(t).Get(u, "")
+		if p.Status != http.StatusBadRequest || p.Location != "" {
 			t.Errorf("want an error page, got %s", p)
 		}
 	}

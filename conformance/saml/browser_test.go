@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"golang.org/x/oauth2"
 )
 
 // chromium returns the path of a Chromium binary, or skips the test.
@@ -104,4 +105,88 @@ func waitText(ctx context.Context, t *testing.T, prefix string) string {
 	}
 	t.Fatalf("the page never showed %q (last page text %q)", prefix, last)
 	return ""
+}
+
+// TestBrowserCrossProtocolLogout: in Chromium, one session signed in to
+// two SAML SPs (one with an HTTP-Redirect logout endpoint only, one with
+// HTTP-POST) and an OpenID Connect RP; the RP-initiated logout's
+// signed-out page loads the RP's front-channel URI and the IdP's SAML
+// notification iframes, under the page's Content-Security-Policy, and
+// each SP receives a LogoutRequest it accepts.
+func TestBrowserCrossProtocolLogout(t *testing.T) {
+	ctx := newChrome(t)
+	i := setup(t)
+	c := i.newSP(t, spOptions{name: "bx-c", sloRedirect: true})
+	d := i.newSP(t, spOptions{name: "bx-d"})
+	r := i.newRP(t)
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(c.URL+"/app"),
+		chromedp.WaitVisible(`#f-username`),
+		chromedp.SendKeys(`#f-username`, "alice"),
+		chromedp.SendKeys(`#f-password`, alicePass),
+		chromedp.Click(`button[type=submit]`),
+	); err != nil {
+		t.Fatalf("signing in: %v", err)
+	}
+	waitText(ctx, t, "hello ")
+	if err := chromedp.Do(ctx, chromedp.Navigate(d.URL+"/app")); err != nil {
+		t.Fatal(err)
+	}
+	waitText(ctx, t, "hello ")
+	if err := chromedp.Do(ctx, chromedp.Navigate(r.cfg.AuthCodeURL("bx-state-1234", oauth2.S256ChallengeOption(oauth2.GenerateVerifier()),
+		oauth2.SetAuthURLParam("nonce", "bx-nonce-1234")))); err != nil {
+		t.Fatal(err)
+	}
+	waitText(ctx, t, "rp callback bx-state-1234")
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(i.URL+"/oauth2/logout?client_id=xp-rp"),
+		chromedp.WaitVisible(`button[type=submit]`),
+		chromedp.Click(`button[type=submit]`),
+	); err != nil {
+		t.Fatalf("logging out: %v", err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	fc := false
+	for time.Now().Before(deadline) && (!fc || c.logoutRequests.Load() == 0 || d.logoutRequests.Load() == 0) {
+		select {
+		case <-r.fc:
+			fc = true
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	if !fc || c.logoutRequests.Load() != 1 || d.logoutRequests.Load() != 1 {
+		body, _ := chromedp.Run(ctx, chromedp.OuterHTML("html"))
+		t.Fatalf("front-channel %v, Redirect SP %d, POST SP %d LogoutRequests; page:\n%s", fc, c.logoutRequests.Load(), d.logoutRequests.Load(), body)
+	}
+
+	// The other way: an SP logs out by HTTP-POST; the page that answers
+	// it loads the RP's front-channel URI first. (A new SP: the others'
+	// own cookies could not be cleared from a third-party iframe.)
+	e := i.newSP(t, spOptions{name: "bx-e"})
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(e.URL+"/app"),
+		chromedp.WaitVisible(`#f-username`),
+		chromedp.SendKeys(`#f-username`, "alice"),
+		chromedp.SendKeys(`#f-password`, alicePass),
+		chromedp.Click(`button[type=submit]`),
+	); err != nil {
+		t.Fatalf("signing in again: %v", err)
+	}
+	waitText(ctx, t, "hello ")
+	if err := chromedp.Do(ctx, chromedp.Navigate(r.cfg.AuthCodeURL("bx-state-5678", oauth2.S256ChallengeOption(oauth2.GenerateVerifier()),
+		oauth2.SetAuthURLParam("nonce", "bx-nonce-5678")))); err != nil {
+		t.Fatal(err)
+	}
+	waitText(ctx, t, "rp callback bx-state-5678")
+	if err := chromedp.Do(ctx, chromedp.Navigate(e.URL+"/logout")); err != nil {
+		t.Fatal(err)
+	}
+	if text := waitText(ctx, t, "logged out"); text != "logged out after-logout" {
+		t.Fatalf("logout page: %q", text)
+	}
+	select {
+	case <-r.fc:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the SAML logout did not load the RP's front-channel URI")
+	}
 }

@@ -7,8 +7,12 @@
 // binding's forms the way a browser without JavaScript would.
 //
 // It covers SP-initiated SSO over the HTTP-Redirect and HTTP-POST
-// bindings, IdP-initiated SSO, and single logout (SP- and IdP-initiated),
-// and the negative cases: an unsigned request where the SP must sign, an
+// bindings, IdP-initiated SSO, single logout (SP- and IdP-initiated, over
+// both bindings, with the Redirect binding's detached signatures checked
+// on both sides), cross-protocol logout with an OpenID Connect relying
+// party (golang.org/x/oauth2) in both directions, the SAML 2.0 bearer
+// grant at the token endpoint with assertions signed by goxmldsig, the
+// `latch admin saml` commands, and the negative cases: an unsigned request where the SP must sign, an
 // unregistered ACS URL, a replayed request and response, a tampered
 // assertion and an expired assertion.
 package saml

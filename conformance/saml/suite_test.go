@@ -1,13 +1,18 @@
 package saml_test
 
 import (
+	"bytes"
+	"compress/flate"
 	"context"
+	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/xml"
+	"errors"
 	"fmt"
 	"io"
 	"math/big"
@@ -17,9 +22,11 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/beevik/etree"
 	csaml "github.com/crewjam/saml"
 	"github.com/crewjam/saml/samlsp"
 	dsig "github.com/russellhaering/goxmldsig"
@@ -69,6 +76,11 @@ type sp struct {
 	*samlsp.Middleware
 	URL string
 	srv *httptest.Server
+	key *rsa.PrivateKey
+	// metadata is the SP's metadata document.
+	metadata []byte
+	// logoutRequests counts the IdP's LogoutRequests the SP accepted.
+	logoutRequests atomic.Int32
 }
 
 type spOptions struct {
@@ -77,6 +89,11 @@ type spOptions struct {
 	binding  string         // the AuthnRequest binding; empty: Redirect
 	idpInit  bool           // accept IdP-initiated (unsolicited) responses
 	settings map[string]any // extra settings.saml
+	// sloRedirect makes the SP's metadata list only an HTTP-Redirect
+	// single logout endpoint.
+	sloRedirect bool
+	// unregistered leaves the registration to the test.
+	unregistered bool
 }
 
 func newKeyCert(t testing.TB, cn string) (*rsa.PrivateKey, *x509.Certificate) {
@@ -110,9 +127,14 @@ func (i *idp) newSP(t testing.TB, o spOptions) *sp {
 	base := "http://localhost:" + fmt.Sprint(ln.Addr().(*net.TCPAddr).Port)
 	root, _ := url.Parse(base + "/")
 	k, c := newKeyCert(t, o.name)
+	var logoutBindings []string
+	if o.sloRedirect {
+		logoutBindings = []string{csaml.HTTPRedirectBinding}
+	}
 	m, err := samlsp.New(samlsp.Options{
 		EntityID: base + "/saml/metadata", URL: *root, Key: k, Certificate: c, IDPMetadata: i.metadata,
 		AllowIDPInitiated: o.idpInit, DefaultRedirectURI: "/app", SignRequest: o.sign, CookieName: "sp_" + o.name,
+		LogoutBindings: logoutBindings,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -127,7 +149,7 @@ func (i *idp) newSP(t testing.TB, o spOptions) *sp {
 	m.OnError = func(w http.ResponseWriter, _ *http.Request, _ error) {
 		http.Error(w, http.StatusText(http.StatusForbidden), http.StatusForbidden)
 	}
-	s := &sp{Middleware: m, URL: base}
+	s := &sp{Middleware: m, URL: base, key: k}
 	mux := http.NewServeMux()
 	mux.Handle("/saml/", m)
 	mux.HandleFunc("/saml/slo", s.slo)
@@ -150,6 +172,23 @@ func (i *idp) newSP(t testing.TB, o spOptions) *sp {
 		}
 		http.Redirect(w, r, u.String(), http.StatusFound)
 	})
+	// /logout-signed sends the IdP a LogoutRequest by the HTTP-Redirect
+	// binding with a detached RSA-SHA256 signature over the query (SAML
+	// bindings section 3.4.4.1), signed here by hand.
+	mux.HandleFunc("/logout-signed", func(w http.ResponseWriter, r *http.Request) {
+		got, err := m.Session.GetSession(r)
+		if err != nil {
+			http.Error(w, "no session", http.StatusForbidden)
+			return
+		}
+		sess, _ := got.(samlsp.JWTSessionClaims)
+		req, err := m.ServiceProvider.MakeLogoutRequest(m.ServiceProvider.GetSLOBindingLocation(csaml.HTTPRedirectBinding), sess.Subject)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		http.Redirect(w, r, signRedirect(t, k, req.Destination, "SAMLRequest", req.Element(), "after-logout", r.URL.Query().Get("tamper") != ""), http.StatusFound)
+	})
 	s.srv = httptest.NewUnstartedServer(mux)
 	_ = s.srv.Listener.Close()
 	s.srv.Listener = ln
@@ -159,6 +198,10 @@ func (i *idp) newSP(t testing.TB, o spOptions) *sp {
 	md, err := xml.Marshal(m.ServiceProvider.Metadata())
 	if err != nil {
 		t.Fatal(err)
+	}
+	s.metadata = md
+	if o.unregistered {
+		return s
 	}
 	settings := map[string]any{"metadata_xml": string(md), "attributes": map[string]any{"email": "email", "name": "name"}}
 	for k, v := range o.settings {
@@ -176,6 +219,10 @@ func (i *idp) newSP(t testing.TB, o spOptions) *sp {
 // the IdP's LogoutResponse to an SP-initiated logout: either way the SP's
 // session ends.
 func (s *sp) slo(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodGet {
+		s.sloRedirect(w, r)
+		return
+	}
 	if err := r.ParseForm(); err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
@@ -201,6 +248,7 @@ func (s *sp) slo(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "bad logout request", http.StatusBadRequest)
 		return
 	}
+	s.logoutRequests.Add(1)
 	page, err := s.ServiceProvider.MakePostLogoutResponse(req.ID, r.PostForm.Get("RelayState"))
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
@@ -339,4 +387,128 @@ func parseForm(t testing.TB, body string) (string, url.Values) {
 
 func decodeB64(s string) ([]byte, error) {
 	return base64.StdEncoding.DecodeString(s)
+}
+
+// idpCert is the IdP's signing certificate, from its metadata.
+func idpCert(md *csaml.EntityDescriptor) (*x509.Certificate, error) {
+	for _, d := range md.IDPSSODescriptors {
+		for _, kd := range d.KeyDescriptors {
+			if certs := kd.KeyInfo.X509Data.X509Certificates; len(certs) > 0 {
+				der, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(certs[0].Data), ""))
+				if err != nil {
+					return nil, err
+				}
+				return x509.ParseCertificate(der)
+			}
+		}
+	}
+	return nil, errors.New("no certificate in the IdP metadata")
+}
+
+// signRedirect encodes el for the HTTP-Redirect binding and signs the
+// query (RSA-SHA256); corrupt flips a bit of the signature.
+func signRedirect(t testing.TB, k *rsa.PrivateKey, dest, param string, el *etree.Element, relayState string, corrupt bool) string {
+	doc := etree.NewDocument()
+	doc.SetRoot(el)
+	raw, err := doc.WriteToBytes()
+	if err != nil {
+		t.Error(err)
+		return ""
+	}
+	var z bytes.Buffer
+	fw, _ := flate.NewWriter(&z, flate.BestCompression)
+	_, _ = fw.Write(raw)
+	_ = fw.Close()
+	q := param + "=" + url.QueryEscape(base64.StdEncoding.EncodeToString(z.Bytes()))
+	if relayState != "" {
+		q += "&RelayState=" + url.QueryEscape(relayState)
+	}
+	q += "&SigAlg=" + url.QueryEscape(dsig.RSASHA256SignatureMethod)
+	sum := sha256.Sum256([]byte(q))
+	sig, err := rsa.SignPKCS1v15(rand.Reader, k, crypto.SHA256, sum[:])
+	if err != nil {
+		t.Error(err)
+		return ""
+	}
+	if corrupt {
+		sig[len(sig)/2] ^= 1
+	}
+	return dest + "?" + q + "&Signature=" + url.QueryEscape(base64.StdEncoding.EncodeToString(sig))
+}
+
+// verifyRedirect checks the IdP's detached signature over the raw query
+// (param, RelayState, SigAlg, in that order, as sent) and returns the
+// inflated message and the RelayState.
+func verifyRedirect(rawQuery, param string, cert *x509.Certificate) ([]byte, string, error) {
+	raws, vals := map[string]string{}, map[string]string{}
+	for _, part := range strings.Split(rawQuery, "&") {
+		k, v, _ := strings.Cut(part, "=")
+		dv, err := url.QueryUnescape(v)
+		if err != nil {
+			return nil, "", err
+		}
+		raws[k], vals[k] = part, dv
+	}
+	if vals["SigAlg"] != dsig.RSASHA256SignatureMethod || vals["Signature"] == "" {
+		return nil, "", fmt.Errorf("SigAlg %q, Signature %q", vals["SigAlg"], vals["Signature"])
+	}
+	signed := raws[param]
+	if r, ok := raws["RelayState"]; ok {
+		signed += "&" + r
+	}
+	signed += "&" + raws["SigAlg"]
+	sig, err := base64.StdEncoding.DecodeString(vals["Signature"])
+	if err != nil {
+		return nil, "", err
+	}
+	sum := sha256.Sum256([]byte(signed))
+	if err := rsa.VerifyPKCS1v15(cert.PublicKey.(*rsa.PublicKey), crypto.SHA256, sum[:], sig); err != nil {
+		return nil, "", fmt.Errorf("signature: %w", err)
+	}
+	z, err := base64.StdEncoding.DecodeString(vals[param])
+	if err != nil {
+		return nil, "", err
+	}
+	msg, err := io.ReadAll(io.LimitReader(flate.NewReader(bytes.NewReader(z)), 1<<20))
+	return msg, vals["RelayState"], err
+}
+
+// sloRedirect is slo for the HTTP-Redirect binding: the IdP's
+// LogoutRequest (answered by Redirect) or its LogoutResponse, each
+// checked against the IdP's detached signature.
+func (s *sp) sloRedirect(w http.ResponseWriter, r *http.Request) {
+	cert, err := idpCert(s.ServiceProvider.IDPMetadata)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	if r.URL.Query().Get("SAMLResponse") != "" {
+		msg, relay, err := verifyRedirect(r.URL.RawQuery, "SAMLResponse", cert)
+		var resp csaml.LogoutResponse
+		if err != nil || xml.Unmarshal(msg, &resp) != nil || //nolint:gosec // G709: the test SP reads the IdP's verified LogoutResponse.
+			resp.Issuer == nil || resp.Issuer.Value != s.ServiceProvider.IDPMetadata.EntityID ||
+			resp.Destination != s.ServiceProvider.SloURL.String() || resp.Status.StatusCode.Value != csaml.StatusSuccess {
+			http.Error(w, fmt.Sprintf("bad logout response: %v", err), http.StatusForbidden)
+			return
+		}
+		_ = s.Session.DeleteSession(w, r)
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = io.WriteString(w, "logged out "+relay) //nolint:gosec // G705: text/plain in a test SP.
+		return
+	}
+	msg, relay, err := verifyRedirect(r.URL.RawQuery, "SAMLRequest", cert)
+	var req csaml.LogoutRequest
+	if err != nil || xml.Unmarshal(msg, &req) != nil || //nolint:gosec // G709: the test SP reads the IdP's verified LogoutRequest.
+		req.Issuer == nil || req.Issuer.Value != s.ServiceProvider.IDPMetadata.EntityID {
+		http.Error(w, fmt.Sprintf("bad logout request: %v", err), http.StatusForbidden)
+		return
+	}
+	_ = s.Session.DeleteSession(w, r)
+	s.logoutRequests.Add(1)
+	u, err := s.ServiceProvider.MakeRedirectLogoutResponse(req.ID, relay)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	http.Redirect(w, r, u.String(), http.StatusFound) //nolint:gosec // G710: the IdP's own SLO endpoint, from its metadata.
 }

@@ -16,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/latchid/latch/conformance/internal/live"
 )
 
 // node is a `latch serve` this suite stops and starts again on the same
@@ -177,15 +179,36 @@ func (n *node) scimUsers() map[string]map[string]any {
 	return out
 }
 
-func eventually(t *testing.T, what string, cond func() bool) {
+// provisionConfig writes a latch.yaml whose provision.scim instance (named
+// name when set) pushes to target's SCIM service with the admin client,
+// polling every 200ms; extra are more lines of its config.
+func provisionConfig(t *testing.T, target *node, name string, extra ...string) string {
 	t.Helper()
-	deadline := time.Now().Add(90 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not reached within 90s", what)
-		}
-		time.Sleep(200 * time.Millisecond)
+	instance := "    - module: provision.scim\n"
+	if name != "" {
+		instance = "    - name: " + name + "\n      module: provision.scim\n"
 	}
+	yaml := fmt.Sprintf(`extensions:
+  instances:
+    - module: userstore.local
+    - module: authn.password
+%s      config:
+        url: %s/scim2
+        token_url: %s/oauth2/token
+        client_id: latch-admin
+        client_secret: %s
+        scopes: ["latch:admin"]
+        allow_private: true
+        poll_millis: 200
+`, instance, target.url(), target.url(), provSecret)
+	for _, l := range extra {
+		yaml += "        " + l + "\n"
+	}
+	cfg := filepath.Join(t.TempDir(), "latch.yaml")
+	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
 }
 
 // TestProvisioningConvergesAcrossRestarts points Latch A's provision.scim
@@ -200,25 +223,7 @@ func TestProvisioningConvergesAcrossRestarts(t *testing.T) {
 	if st, ext := b.admin("GET", "/extensions", nil); st != 200 || !strings.Contains(fmt.Sprint(ext["modules"]), "provision.scim") {
 		t.Skip("the node does not register the provision.scim module (builtin/node wiring pending)")
 	}
-	cfg := filepath.Join(t.TempDir(), "latch.yaml")
-	yaml := fmt.Sprintf(`extensions:
-  instances:
-    - module: userstore.local
-    - module: authn.password
-    - module: provision.scim
-      config:
-        url: %s/scim2
-        token_url: %s/oauth2/token
-        client_id: latch-admin
-        client_secret: %s
-        scopes: ["latch:admin"]
-        allow_private: true
-        poll_millis: 200
-        timeout_millis: 2000
-`, b.url(), b.url(), provSecret)
-	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cfg := provisionConfig(t, b, "", "timeout_millis: 2000")
 	a := newNode(t, "LATCH_CONFIG="+cfg)
 	a.start()
 
@@ -233,7 +238,7 @@ func TestProvisioningConvergesAcrossRestarts(t *testing.T) {
 	}
 	alice := create("alice")
 	bob := create("bob")
-	eventually(t, "alice and bob reach B", func() bool {
+	live.Eventually(t, 90*time.Second, "alice and bob reach B", func() bool {
 		us := b.scimUsers()
 		return us["alice"] != nil && us["bob"] != nil
 	})
@@ -264,12 +269,12 @@ func TestProvisioningConvergesAcrossRestarts(t *testing.T) {
 	b.start()
 
 	t.Log("waiting for B to converge")
-	eventually(t, "B converges on A", func() bool {
+	live.Eventually(t, 90*time.Second, "B converges on A", func() bool {
 		us := b.scimUsers()
 		return us["alice"] != nil && us["alice"]["displayName"] == "Alice Liddell" && us["bob"] == nil && us["carol"] != nil
 	})
 	tok := token(t, b.url()+"/oauth2/token", "latch-admin", provSecret, "latch:admin")
-	eventually(t, "the group and its members reach B", func() bool {
+	live.Eventually(t, 90*time.Second, "the group and its members reach B", func() bool {
 		l := client{t: t, base: b.url() + "/scim2", token: tok}.do("GET", "/Groups?filter="+url.QueryEscape(`displayName eq "explorers"`), nil).want(t, 200)
 		res, _ := l.body["Resources"].([]any)
 		if len(res) != 1 {

@@ -62,6 +62,14 @@ type Config struct {
 	// Gateway runs the API gateway role (docs/gateway.md) beside the
 	// identity server.
 	Gateway GatewayConfig `yaml:"gateway"`
+	// UI configures the login, consent and logout pages.
+	UI UIConfig `yaml:"ui"`
+	// Mail is the SMTP server of the self-service pages.
+	Mail MailConfig `yaml:"mail"`
+	// Adaptive configures the adaptive script engine.
+	Adaptive AdaptiveConfig `yaml:"adaptive"`
+	// Captcha is the CAPTCHA provider of the self-service pages.
+	Captcha CaptchaConfig `yaml:"captcha"`
 	// Plugins lists the extension modules to load from WebAssembly files;
 	// their extensions join the builtin modules, to be instantiated under
 	// extensions.instances. It is set in the file only (it has no
@@ -169,6 +177,24 @@ type ExtensionsConfig struct {
 	Default map[string][]string `yaml:"default" env:"-"`
 	// Tenants maps a tenant name to its own kind → instance names lists.
 	Tenants map[string]map[string][]string `yaml:"tenants" env:"-"`
+	// UserStores names the domains of the user store instances and each
+	// tenant's primary store (docs/userstores.md); the search order is
+	// the userstore list of Default or Tenants.
+	UserStores UserStoreDomains `yaml:"userstores" env:"-"`
+}
+
+// UserStoreDomains configures user store domains (kernel/userstore/router).
+type UserStoreDomains struct {
+	// Domains maps a user store instance name to its domain prefix
+	// (LDAP in "LDAP/alice"): upper-case letters, digits, '-' and '_'.
+	// An instance without an entry has its name, upper-cased.
+	Domains map[string]string `yaml:"domains"`
+	// Primary is the primary store instance (its users have no prefix and
+	// new users are written there); empty: the first store of each
+	// tenant's search order.
+	Primary string `yaml:"primary"`
+	// TenantPrimary maps a tenant name to its own primary store instance.
+	TenantPrimary map[string]string `yaml:"tenant_primary"`
 }
 
 // ExtensionInstance configures one extension instance.
@@ -247,6 +273,11 @@ type TLSConfig struct {
 	// Insecure allows plain HTTP on a non-loopback address. Set it only
 	// when a proxy in front of Latch terminates TLS.
 	Insecure bool `yaml:"insecure"`
+	// ClientCAFile is a PEM file of the CAs whose client certificates the
+	// TLS handshake accepts (optional: a browser without one still
+	// connects). A verified certificate reaches the authenticators, for
+	// authn.x509. Needs CertFile.
+	ClientCAFile string `yaml:"client_ca_file"`
 }
 
 // HTTPConfig configures the HTTP server.

@@ -42,6 +42,21 @@
 //	LATCH_TLS_CERT_FILE             tls.cert_file
 //	LATCH_TLS_KEY_FILE              tls.key_file
 //	LATCH_TLS_INSECURE              tls.insecure
+//	LATCH_TLS_CLIENT_CA_FILE        tls.client_ca_file
+//	LATCH_UI_THEME_DIR              ui.theme_dir
+//	LATCH_MAIL_SMTP_ADDR            mail.smtp_addr
+//	LATCH_MAIL_FROM                 mail.from
+//	LATCH_MAIL_USERNAME             mail.username
+//	LATCH_MAIL_PASSWORD             mail.password
+//	LATCH_MAIL_TLS_MODE             mail.tls_mode
+//	LATCH_ADAPTIVE_HTTP_ALLOW       adaptive.http_allow (comma-separated)
+//	LATCH_CAPTCHA_VERIFY_URL        captcha.verify_url
+//	LATCH_CAPTCHA_SECRET            captcha.secret
+//	LATCH_CAPTCHA_SITE_KEY          captcha.site_key
+//	LATCH_CAPTCHA_SCRIPT_URL        captcha.script_url
+//	LATCH_CAPTCHA_WIDGET_CLASS      captcha.widget_class
+//	LATCH_CAPTCHA_RESPONSE_FIELD    captcha.response_field
+//	LATCH_CAPTCHA_INSECURE          captcha.insecure
 //	LATCH_HTTP_READ_TIMEOUT         http.read_timeout
 //	LATCH_HTTP_WRITE_TIMEOUT        http.write_timeout
 //	LATCH_HTTP_IDLE_TIMEOUT         http.idle_timeout

@@ -51,6 +51,9 @@ type Store interface {
 	Bundles
 	PluginKV
 	Flows
+	Links
+	WebAuthnCredentials
+	ClaimDialects
 
 	// Migrate brings the schema to the version this build expects. It is
 	// safe to call on an up-to-date schema and safe to call from several
@@ -328,6 +331,11 @@ type Tokens interface {
 	// request inactive and returns how many changed.
 	DeactivateByRequestID(ctx context.Context, tenantID, kind, requestID string) (int, error)
 	DeleteByRequestID(ctx context.Context, tenantID, kind, requestID string) (int, error)
+	// DeactivateBySubject marks every token of the kind issued to the
+	// subject inactive (only those of clientID when it is not empty) and
+	// returns how many changed: a password change or a revoked consent
+	// ends the grants the user gave.
+	DeactivateBySubject(ctx context.Context, tenantID, kind, subject, clientID string) (int, error)
 	DeleteExpiredTokens(ctx context.Context, t time.Time) (int, error)
 }
 

@@ -68,6 +68,24 @@ type GroupLister interface {
 	ListGroups(ctx context.Context, req abi.ListGroupsRequest) (abi.ListGroupsResponse, error)
 }
 
+// AttributeReader is implemented by stores that read named attributes of
+// a user on demand: the claims an administrator maps to a store's own
+// attributes (kernel/claims, docs/claims.md). It is a builtin ability,
+// without a wire form.
+type AttributeReader interface {
+	// ReadAttributes returns the values of the named attributes of the
+	// user with the id (absent attributes are left out; several values
+	// are a list), or ErrNotFound.
+	ReadAttributes(ctx context.Context, tenant, id string, names []string) (map[string]any, error)
+}
+
+// ReadOnlyReporter is implemented by Writers whose configuration may
+// refuse every write (a read-only mode), so that listings of stores can
+// say so before a write is tried.
+type ReadOnlyReporter interface {
+	IsReadOnly() bool
+}
+
 // CheckAuthenticate turns what AuthenticateUser returned into a checked
 // verdict: a nil error and a response with a known outcome (and a user when
 // authenticated), or an error that carries a *fault.Error.

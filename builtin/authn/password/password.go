@@ -12,7 +12,11 @@
 // different account under the same username.
 //
 // The instance asks the kernel for one dependency by name when it is
-// provisioned: DepUserStores.
+// provisioned: DepUserStores. When the node also passes DepDirectory (the
+// tenant's user store domains, kernel/userstore/router), logins go through
+// it instead: "LDAP/alice" is checked against the LDAP domain's store only,
+// a plain "alice" against the stores in search order, and the subject is the
+// directory's routable id.
 package password
 
 import (
@@ -32,6 +36,7 @@ import (
 	"github.com/latchid/latch/kernel/extension"
 	"github.com/latchid/latch/kernel/fault"
 	"github.com/latchid/latch/kernel/userstore"
+	"github.com/latchid/latch/kernel/userstore/router"
 )
 
 // ID is the module id.
@@ -43,6 +48,17 @@ const ID extension.ID = "authn.password"
 // func(context.Context, string) []*extension.Instance, or a value with
 // *extension.Instances' Enabled method (the loaded user store instances).
 const DepUserStores = "userstores"
+
+// DepDirectory optionally names the tenant's user store directory: a
+// Directory (*router.Router implements it). Without it the stores of
+// DepUserStores are asked in order and user ids pass unchanged.
+const DepDirectory = "userstore.directory"
+
+// Directory authenticates a username against a tenant's user store
+// domains; *router.Router implements it.
+type Directory interface {
+	Authenticate(ctx context.Context, tenant, username, password string) (router.Authentication, error)
+}
 
 // ErrDependency means DepUserStores is missing or of the wrong type: a
 // wiring mistake of the node, reported when the instance is provisioned.
@@ -107,6 +123,7 @@ type Authenticator struct {
 	PasswordLabel string `json:"password_label,omitempty"`
 
 	stores   UserStores
+	dir      Directory
 	log      *slog.Logger
 	outcomes *prometheus.CounterVec
 }
@@ -133,6 +150,13 @@ func (a *Authenticator) Provision(ctx context.Context, env extension.Env) error 
 		})
 	default:
 		return fmt.Errorf("provisioning %s: %w: %q is %T, want a password.UserStores or *extension.Instances", ID, ErrDependency, DepUserStores, d)
+	}
+	if d, ok := env.Dep(DepDirectory); ok {
+		dir, ok := d.(Directory)
+		if !ok {
+			return fmt.Errorf("provisioning %s: %w: %q is %T, want a password.Directory", ID, ErrDependency, DepDirectory, d)
+		}
+		a.dir = dir
 	}
 	reg := env.Metrics
 	if reg == nil {
@@ -191,6 +215,9 @@ func (a *Authenticator) authenticate(ctx context.Context, req abi.AuthenticateRe
 		return a.challenge(username, "Enter your username and password."), nil
 	}
 
+	if a.dir != nil {
+		return a.authenticateDirectory(ctx, req, username, pw)
+	}
 	stores := a.stores.UserStores(ctx, req.Tenant)
 	if len(stores) == 0 {
 		return abi.AuthenticateResponse{}, fault.Internal.
@@ -232,6 +259,29 @@ func (a *Authenticator) authenticate(ctx context.Context, req abi.AuthenticateRe
 		default: // abi.UserInvalidCredentials: the search stops here.
 			return refused(abi.ReasonInvalidCredentials), nil
 		}
+	}
+	return refused(abi.ReasonInvalidCredentials), nil
+}
+
+// authenticateDirectory checks the password through the tenant's user
+// store domains (see the package documentation).
+func (a *Authenticator) authenticateDirectory(ctx context.Context, req abi.AuthenticateRequest, username, pw string) (abi.AuthenticateResponse, error) {
+	res, err := a.dir.Authenticate(ctx, req.Tenant, username, pw)
+	if err != nil {
+		return abi.AuthenticateResponse{}, err
+	}
+	switch res.Response.Outcome {
+	case abi.UserAuthenticated:
+		if req.KnownSubject != "" && req.KnownSubject != res.Response.User.ID {
+			return refused(abi.ReasonInvalidCredentials), nil
+		}
+		resp := authenticated(res.Member.Instance.Name(), res.Response.User)
+		resp.Claims["user_store_domain"] = res.Member.Domain
+		return resp, nil
+	case abi.UserLocked:
+		return refused(abi.ReasonLocked), nil
+	case abi.UserDisabled:
+		return refused(abi.ReasonDisabled), nil
 	}
 	return refused(abi.ReasonInvalidCredentials), nil
 }

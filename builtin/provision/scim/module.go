@@ -1,18 +1,19 @@
 package scim
 
 import (
+	"cmp"
 	"context"
 	_ "embed" // the configuration schema
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
-	"sync"
+	"strings"
 	"time"
 
 	"github.com/latchid/latch/abi"
-	"github.com/latchid/latch/kernel/event"
+	"github.com/latchid/latch/builtin/provision/outbox"
 	"github.com/latchid/latch/kernel/extension"
+	"github.com/latchid/latch/kernel/provision"
 	"github.com/latchid/latch/kernel/store"
 )
 
@@ -53,12 +54,12 @@ type Instance struct {
 	MaxAttempts   int      `json:"max_attempts,omitempty"`
 	PollMillis    int64    `json:"poll_millis,omitempty"`
 	InitialSync   bool     `json:"initial_sync,omitempty"`
+	// Rules decide which users and groups reach the target; none: all.
+	Rules *outbox.Rules `json:"rules,omitempty"`
 
-	p      *Provisioner
-	o      *Outbox
-	c      *capture
-	cancel context.CancelFunc
-	done   chan struct{}
+	p *Provisioner
+	o *Outbox
+	r *outbox.Runner
 }
 
 // Provision implements extension.Provisioner: it builds the client and the
@@ -75,51 +76,32 @@ func (in *Instance) Provision(ctx context.Context, env extension.Env) error {
 	if err != nil {
 		return fmt.Errorf("provisioning %s: %w", ID, err)
 	}
+	if err := in.Rules.Compile(); err != nil {
+		return &extension.ConfigError{Fields: []extension.FieldError{{Path: "config." + strings.SplitN(err.Error(), ":", 2)[0], Message: err.Error()}}}
+	}
+	ns := Namespace
+	if env.Name != "" && env.Name != string(ID) {
+		// Every instance keeps its own queue, cursor and id map.
+		ns += "/" + env.Name
+	}
 	poll := time.Duration(in.PollMillis) * time.Millisecond
-	in.o = NewOutbox(st, in.p, Options{MaxAttempts: in.MaxAttempts, Poll: poll, Log: env.Logger})
+	in.o = NewOutbox(st, in.p, Options{Namespace: ns, Name: cmp.Or(env.Name, string(ID)), Rules: in.Rules, MaxAttempts: in.MaxAttempts, Poll: poll, Log: env.Logger})
 	in.p.resolve = in.o.Resolve
-	in.c = &capture{st: st, o: in.o, seen: map[string]time.Time{}, initialSync: in.InitialSync}
 	// The first round runs before the node serves, so that a first start
 	// places each tenant's cursor before any change the node accepts.
-	if err := in.c.run(ctx); err != nil {
+	if in.r, err = outbox.Start(ctx, outbox.NewCapture(st, in.o, in.InitialSync)); err != nil {
 		return fmt.Errorf("provisioning %s: %w", ID, err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	in.cancel, in.done = cancel, make(chan struct{})
-	go func() {
-		defer close(in.done)
-		t := time.NewTicker(in.o.opts.Poll)
-		defer t.Stop()
-		for {
-			if err := in.c.run(ctx); err != nil && ctx.Err() == nil {
-				in.o.opts.Log.WarnContext(ctx, "collecting changes failed", "err", err)
-			}
-			if _, err := in.o.Deliver(ctx); err != nil && ctx.Err() == nil {
-				in.o.opts.Log.WarnContext(ctx, "delivering changes failed", "err", err)
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-		}
-	}()
 	return nil
 }
 
 // Close implements extension.Cleaner: it stops the background delivery.
 // Queued changes stay in the store for the next start.
 func (in *Instance) Close(ctx context.Context) error {
-	if in.cancel == nil {
-		return nil
+	if err := in.r.Stop(ctx); err != nil {
+		return fmt.Errorf("stopping %s: %w", ID, err)
 	}
-	in.cancel()
-	select {
-	case <-in.done:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("stopping %s: %w", ID, ctx.Err())
-	}
+	return nil
 }
 
 // Push implements provision.Provisioner, for callers that deliver events
@@ -135,162 +117,50 @@ func (in *Instance) Push(ctx context.Context, ev abi.ProvisionEvent) (abi.Provis
 // requeue), or nil before Provision.
 func (in *Instance) Outbox() *Outbox { return in.o }
 
-// capture turns the user and group changes recorded in each tenant's audit
-// log into queued changes. It keeps a per-tenant cursor in the outbox
-// namespace and reads back an overlap window each round, because the
-// store's audit sink writes in batches and an event may land shortly after
-// later ones; events already seen in the window are skipped, and a
-// repeated change after a restart is harmless (delivery sends the record's
-// current state).
-type capture struct {
-	st   store.Store
-	o    *Outbox
-	mu   sync.Mutex
-	seen map[string]time.Time
-	// initialSync queues every user and group of a tenant the first time
-	// the tenant is seen.
-	initialSync bool
+// ListPending implements provision.Queue.
+func (in *Instance) ListPending(ctx context.Context, tenantID string, p store.Page) ([]Entry, string, error) {
+	if in.o == nil {
+		return nil, "", errNotProvisioned
+	}
+	return in.o.ListPending(ctx, tenantID, p)
 }
 
-// captureOverlap is how far back each round reads again.
-const captureOverlap = 30 * time.Second
-
-var provisioned = []event.Action{
-	event.UserCreate, event.UserUpdate, event.UserDelete,
-	event.GroupCreate, event.GroupUpdate, event.GroupDelete, event.GroupMemberAdd, event.GroupMemberRemove,
+// ListDeadLetters implements provision.Queue.
+func (in *Instance) ListDeadLetters(ctx context.Context, tenantID string, p store.Page) ([]Entry, string, error) {
+	if in.o == nil {
+		return nil, "", errNotProvisioned
+	}
+	return in.o.ListDeadLetters(ctx, tenantID, p)
 }
 
-func (c *capture) run(ctx context.Context) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	p := store.Page{Limit: store.MaxPageLimit}
-	for {
-		tenants, next, err := c.st.ListTenants(ctx, p)
-		if err != nil {
-			return fmt.Errorf("listing tenants: %w", err)
-		}
-		for _, t := range tenants {
-			if err := c.tenant(ctx, t); err != nil {
-				return err
-			}
-		}
-		if next == "" {
-			break
-		}
-		p.After = next
+// Retry implements provision.Queue.
+func (in *Instance) Retry(ctx context.Context, tenantID, id string) error {
+	if in.o == nil {
+		return errNotProvisioned
 	}
-	horizon := c.o.opts.Now().Add(-2 * captureOverlap)
-	for id, at := range c.seen {
-		if at.Before(horizon) {
-			delete(c.seen, id)
-		}
-	}
-	return nil
+	return in.o.Retry(ctx, tenantID, id)
 }
 
-func (c *capture) tenant(ctx context.Context, t store.Tenant) error {
-	kv, err := c.st.KVGet(ctx, Namespace, t.ID, "cursor")
-	var cursor time.Time
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		// First start: provision changes from now on, and with
-		// initialSync everything that exists already.
-		now := c.o.opts.Now().UTC()
-		if c.initialSync {
-			if err := c.queueAll(ctx, t); err != nil {
-				return err
-			}
-		}
-		return c.setCursor(ctx, t.ID, now)
-	case err != nil:
-		return fmt.Errorf("reading the capture cursor: %w", err)
+// RetryAll implements provision.Queue.
+func (in *Instance) RetryAll(ctx context.Context, tenantID string) (int, error) {
+	if in.o == nil {
+		return 0, errNotProvisioned
 	}
-	if err := cursor.UnmarshalText(kv.Value); err != nil {
-		return c.setCursor(ctx, t.ID, c.o.opts.Now().UTC())
-	}
-	q := store.AuditQuery{TenantID: t.ID, Since: cursor.Add(-captureOverlap), Outcome: store.OutcomeSuccess, Page: store.Page{Limit: store.MaxPageLimit}}
-	var evs []store.AuditEvent
-	for range 100 {
-		page, next, err := c.st.QueryAudit(ctx, q)
-		if err != nil {
-			return fmt.Errorf("reading the audit log: %w", err)
-		}
-		evs = append(evs, page...)
-		if next == "" {
-			break
-		}
-		q.After = next
-	}
-	slices.Reverse(evs) // oldest first
-	newest := cursor
-	var batch []event.Event
-	for _, r := range evs {
-		if r.Time.After(newest) {
-			newest = r.Time
-		}
-		if _, ok := c.seen[r.ID]; ok || !slices.Contains(provisioned, event.Action(r.Action)) {
-			continue
-		}
-		c.seen[r.ID] = r.Time
-		batch = append(batch, event.FromRecord(r))
-	}
-	if err := (Sink{O: c.o}).Write(ctx, batch); err != nil {
-		return err
-	}
-	if newest.After(cursor) {
-		return c.setCursor(ctx, t.ID, newest)
-	}
-	return nil
+	return in.o.RetryAll(ctx, tenantID)
 }
 
-// queueAll queues every user, then every group, of the tenant.
-func (c *capture) queueAll(ctx context.Context, t store.Tenant) error {
-	q := store.UserQuery{Page: store.Page{Limit: store.MaxPageLimit}}
-	for {
-		us, next, err := c.st.ListUsers(ctx, t.ID, q)
-		if err != nil {
-			return fmt.Errorf("listing users for the initial sync: %w", err)
-		}
-		for _, u := range us {
-			if err := c.o.Enqueue(ctx, t.ID, abi.ResourceUser, u.ID); err != nil {
-				return err
-			}
-		}
-		if next == "" {
-			break
-		}
-		q.After = next
+// Discard implements provision.Queue.
+func (in *Instance) Discard(ctx context.Context, tenantID, id string) error {
+	if in.o == nil {
+		return errNotProvisioned
 	}
-	p := store.Page{Limit: store.MaxPageLimit}
-	for {
-		gs, next, err := c.st.ListGroups(ctx, t.ID, p)
-		if err != nil {
-			return fmt.Errorf("listing groups for the initial sync: %w", err)
-		}
-		for _, g := range gs {
-			if err := c.o.Enqueue(ctx, t.ID, abi.ResourceGroup, g.ID); err != nil {
-				return err
-			}
-		}
-		if next == "" {
-			return nil
-		}
-		p.After = next
-	}
+	return in.o.Discard(ctx, tenantID, id)
 }
 
-func (c *capture) setCursor(ctx context.Context, tenantID string, t time.Time) error {
-	b, err := t.MarshalText()
-	if err != nil {
-		return fmt.Errorf("encoding the capture cursor: %w", err)
-	}
-	if err := c.st.KVPut(ctx, Namespace, tenantID, store.KVEntry{Key: "cursor", Value: b}); err != nil {
-		return fmt.Errorf("storing the capture cursor: %w", err)
-	}
-	return nil
-}
+var errNotProvisioned = errors.New("provision.scim: not provisioned")
 
 var (
 	_ extension.Provisioner = (*Instance)(nil)
 	_ extension.Cleaner     = (*Instance)(nil)
+	_ provision.Queue       = (*Instance)(nil)
 )

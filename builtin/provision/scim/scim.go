@@ -18,18 +18,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/latchid/latch/abi"
+	"github.com/latchid/latch/builtin/internal/safehttp"
 	"github.com/latchid/latch/kernel/fault"
 	"github.com/latchid/latch/kernel/provision"
 )
@@ -70,8 +69,9 @@ type Provisioner struct {
 }
 
 // ErrBlockedAddress is returned when the target resolves to an address the
-// configuration does not allow (see Config.AllowPrivate).
-var ErrBlockedAddress = errors.New("target address not allowed")
+// configuration does not allow (see Config.AllowPrivate); it is the SSRF
+// guard's safehttp.ErrForbiddenAddress.
+var ErrBlockedAddress = safehttp.ErrForbiddenAddress
 
 // New checks cfg and returns a Provisioner. resolve maps member ids of
 // groups; nil pushes groups without members.
@@ -86,8 +86,8 @@ func New(cfg Config, resolve Resolver) (*Provisioner, error) {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 10 * time.Second
 	}
-	dialer := &net.Dialer{Timeout: cfg.Timeout, Control: guard(cfg.AllowPrivate)}
-	transport := &http.Transport{DialContext: dialer.DialContext, TLSHandshakeTimeout: cfg.Timeout, MaxIdleConnsPerHost: 4}
+	transport := safehttp.Transport(cfg.AllowPrivate, cfg.Timeout)
+	transport.MaxIdleConnsPerHost = 4
 	base := &http.Client{Transport: transport, Timeout: cfg.Timeout,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	client := base
@@ -97,27 +97,6 @@ func New(cfg Config, resolve Resolver) (*Provisioner, error) {
 		client.Timeout = cfg.Timeout
 	}
 	return &Provisioner{cfg: cfg, base: u, client: client, resolve: resolve}, nil
-}
-
-// guard refuses connections to addresses that are not public unless
-// allowed; it runs after name resolution, so a public name that resolves
-// to a private address is refused too.
-func guard(allowPrivate bool) func(network, address string, c syscall.RawConn) error {
-	return func(_, address string, _ syscall.RawConn) error {
-		if allowPrivate {
-			return nil
-		}
-		host, _, err := net.SplitHostPort(address)
-		if err != nil {
-			return fmt.Errorf("%w: %s", ErrBlockedAddress, address)
-		}
-		ip := net.ParseIP(host)
-		if ip == nil || ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() ||
-			ip.IsUnspecified() || ip.IsMulticast() || ip.IsInterfaceLocalMulticast() {
-			return fmt.Errorf("%w: %s", ErrBlockedAddress, host)
-		}
-		return nil
-	}
 }
 
 const (

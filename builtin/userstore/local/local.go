@@ -533,6 +533,29 @@ func (s *Store) ListGroups(ctx context.Context, req abi.ListGroupsRequest) (abi.
 	return abi.ListGroupsResponse{Groups: toGroups(gs), Next: next}, nil
 }
 
+// IsReadOnly reports whether the store is configured read-only.
+func (s *Store) IsReadOnly() bool { return s.ReadOnly }
+
+// ReadAttributes returns the named attributes of a user's record (the
+// claims an administrator maps to attributes of this store).
+func (s *Store) ReadAttributes(ctx context.Context, tenant, id string, names []string) (map[string]any, error) {
+	tid, err := s.tenantID(ctx, tenant)
+	if err != nil {
+		return nil, fmt.Errorf("reading attributes: %w", err)
+	}
+	u, err := s.dir.GetUser(ctx, tid, id)
+	if err != nil {
+		return nil, fmt.Errorf("reading attributes of user %q: %w", id, storeFault(err))
+	}
+	out := make(map[string]any, len(names))
+	for _, n := range names {
+		if v, ok := u.Attributes[n]; ok {
+			out[n] = v
+		}
+	}
+	return out, nil
+}
+
 // hash hashes a new password; a password over password.MaxLength is the
 // client's mistake.
 func (s *Store) hash(pw string) (string, error) {
@@ -696,12 +719,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 }
 
 var (
-	_ userstore.Store         = (*Store)(nil)
-	_ userstore.Writer        = (*Store)(nil)
-	_ userstore.GroupLister   = (*Store)(nil)
-	_ extension.Provisioner   = (*Store)(nil)
-	_ extension.HealthChecker = (*Store)(nil)
-	_ Hasher                  = (*password.Hasher)(nil)
-	_ verifySimulator         = (*password.Hasher)(nil)
-	_ Directory               = (store.Store)(nil)
+	_ userstore.Store            = (*Store)(nil)
+	_ userstore.Writer           = (*Store)(nil)
+	_ userstore.GroupLister      = (*Store)(nil)
+	_ userstore.AttributeReader  = (*Store)(nil)
+	_ userstore.ReadOnlyReporter = (*Store)(nil)
+	_ extension.Provisioner      = (*Store)(nil)
+	_ extension.HealthChecker    = (*Store)(nil)
+	_ Hasher                     = (*password.Hasher)(nil)
+	_ verifySimulator            = (*password.Hasher)(nil)
+	_ Directory                  = (store.Store)(nil)
 )

@@ -76,6 +76,8 @@ type Server struct {
 	mu  *sync.Mutex
 	// exited is closed when the process has ended.
 	exited chan struct{}
+	// client makes the readiness probe and Admin calls.
+	client *http.Client
 }
 
 type lockedWriter struct {
@@ -99,6 +101,12 @@ type Options struct {
 	// DataDir is the --data folder. Empty: a fresh t.TempDir(). Start a
 	// later server with the same folder to restart on its SQLite database.
 	DataDir string
+	// HTTPS makes URL https:// for a server configured with a TLS
+	// certificate; Client, which must trust it, then makes the readiness
+	// probe and the Admin calls. Without them: plain HTTP and
+	// http.DefaultClient.
+	HTTPS  bool
+	Client *http.Client
 }
 
 // Start runs a server with the extra environment variables and waits until
@@ -129,7 +137,13 @@ func StartWith(t testing.TB, o Options) *Server {
 	if dataDir == "" {
 		dataDir = t.TempDir()
 	}
-	s := &Server{URL: "http://" + addr, t: t, out: &bytes.Buffer{}, mu: &sync.Mutex{}, exited: make(chan struct{})}
+	s := &Server{URL: "http://" + addr, t: t, out: &bytes.Buffer{}, mu: &sync.Mutex{}, exited: make(chan struct{}), client: http.DefaultClient}
+	if o.HTTPS {
+		s.URL = "https://" + addr
+	}
+	if o.Client != nil {
+		s.client = o.Client
+	}
 	s.cmd = exec.Command(bin, "serve", "--data", dataDir, "--listen", addr) //nolint:gosec // G204: the binary this package built.
 	s.cmd.Env = append(os.Environ(),
 		"LATCH_BOOTSTRAP_CLIENT_SECRET="+AdminSecret,
@@ -159,7 +173,7 @@ func StartWith(t testing.TB, o Options) *Server {
 	})
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		resp, err := http.Get(s.URL + "/readyz")
+		resp, err := s.client.Get(s.URL + "/readyz")
 		if err == nil {
 			_ = resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -216,7 +230,7 @@ func (s *Server) Admin(method, path string, body, out any) int {
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := s.client.Do(req)
 	if err != nil {
 		s.t.Fatal(err)
 	}

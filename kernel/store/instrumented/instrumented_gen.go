@@ -57,6 +57,14 @@ func (s *Store) CreateGroup(ctx context.Context, g store.Group) (store.Group, er
 	return r0, r1
 }
 
+// CreateLink times Store.CreateLink.
+func (s *Store) CreateLink(ctx context.Context, l store.Link) (store.Link, error) {
+	start := time.Now()
+	r0, r1 := s.next.CreateLink(ctx, l)
+	s.observe("CreateLink", start, r1)
+	return r0, r1
+}
+
 // CreateRole times Store.CreateRole.
 func (s *Store) CreateRole(ctx context.Context, r store.Role) (store.Role, error) {
 	start := time.Now()
@@ -105,11 +113,27 @@ func (s *Store) CreateUser(ctx context.Context, u store.User) (store.User, error
 	return r0, r1
 }
 
+// CreateWebAuthnCredential times Store.CreateWebAuthnCredential.
+func (s *Store) CreateWebAuthnCredential(ctx context.Context, c store.WebAuthnCredential) (store.WebAuthnCredential, error) {
+	start := time.Now()
+	r0, r1 := s.next.CreateWebAuthnCredential(ctx, c)
+	s.observe("CreateWebAuthnCredential", start, r1)
+	return r0, r1
+}
+
 // DeactivateByRequestID times Store.DeactivateByRequestID.
 func (s *Store) DeactivateByRequestID(ctx context.Context, tenantID string, kind string, requestID string) (int, error) {
 	start := time.Now()
 	r0, r1 := s.next.DeactivateByRequestID(ctx, tenantID, kind, requestID)
 	s.observe("DeactivateByRequestID", start, r1)
+	return r0, r1
+}
+
+// DeactivateBySubject times Store.DeactivateBySubject.
+func (s *Store) DeactivateBySubject(ctx context.Context, tenantID string, kind string, subject string, clientID string) (int, error) {
+	start := time.Now()
+	r0, r1 := s.next.DeactivateBySubject(ctx, tenantID, kind, subject, clientID)
+	s.observe("DeactivateBySubject", start, r1)
 	return r0, r1
 }
 
@@ -135,6 +159,14 @@ func (s *Store) DeleteByRequestID(ctx context.Context, tenantID string, kind str
 	r0, r1 := s.next.DeleteByRequestID(ctx, tenantID, kind, requestID)
 	s.observe("DeleteByRequestID", start, r1)
 	return r0, r1
+}
+
+// DeleteClaimMapping times Store.DeleteClaimMapping.
+func (s *Store) DeleteClaimMapping(ctx context.Context, tenantID string, dialect string, claim string) error {
+	start := time.Now()
+	r0 := s.next.DeleteClaimMapping(ctx, tenantID, dialect, claim)
+	s.observe("DeleteClaimMapping", start, r0)
+	return r0
 }
 
 // DeleteClient times Store.DeleteClient.
@@ -193,6 +225,22 @@ func (s *Store) DeleteGroup(ctx context.Context, tenantID string, id string) err
 	return r0
 }
 
+// DeleteLink times Store.DeleteLink.
+func (s *Store) DeleteLink(ctx context.Context, tenantID string, idp string, subject string) error {
+	start := time.Now()
+	r0 := s.next.DeleteLink(ctx, tenantID, idp, subject)
+	s.observe("DeleteLink", start, r0)
+	return r0
+}
+
+// DeleteLocalClaim times Store.DeleteLocalClaim.
+func (s *Store) DeleteLocalClaim(ctx context.Context, tenantID string, uri string) error {
+	start := time.Now()
+	r0 := s.next.DeleteLocalClaim(ctx, tenantID, uri)
+	s.observe("DeleteLocalClaim", start, r0)
+	return r0
+}
+
 // DeleteRole times Store.DeleteRole.
 func (s *Store) DeleteRole(ctx context.Context, tenantID string, id string) error {
 	start := time.Now()
@@ -238,6 +286,22 @@ func (s *Store) DeleteUserSessions(ctx context.Context, tenantID string, userID 
 	start := time.Now()
 	r0, r1 := s.next.DeleteUserSessions(ctx, tenantID, userID)
 	s.observe("DeleteUserSessions", start, r1)
+	return r0, r1
+}
+
+// DeleteWebAuthnCredential times Store.DeleteWebAuthnCredential.
+func (s *Store) DeleteWebAuthnCredential(ctx context.Context, tenantID string, userID string, id string) error {
+	start := time.Now()
+	r0 := s.next.DeleteWebAuthnCredential(ctx, tenantID, userID, id)
+	s.observe("DeleteWebAuthnCredential", start, r0)
+	return r0
+}
+
+// FindLink times Store.FindLink.
+func (s *Store) FindLink(ctx context.Context, tenantID string, idp string, subject string) (store.Link, error) {
+	start := time.Now()
+	r0, r1 := s.next.FindLink(ctx, tenantID, idp, subject)
+	s.observe("FindLink", start, r1)
 	return r0, r1
 }
 
@@ -369,6 +433,14 @@ func (s *Store) GetUserByUsername(ctx context.Context, tenantID string, username
 	return r0, r1
 }
 
+// GetWebAuthnCredential times Store.GetWebAuthnCredential.
+func (s *Store) GetWebAuthnCredential(ctx context.Context, tenantID string, id string) (store.WebAuthnCredential, error) {
+	start := time.Now()
+	r0, r1 := s.next.GetWebAuthnCredential(ctx, tenantID, id)
+	s.observe("GetWebAuthnCredential", start, r1)
+	return r0, r1
+}
+
 // KVDelete times Store.KVDelete.
 func (s *Store) KVDelete(ctx context.Context, plugin string, tenantID string, key string) error {
 	start := time.Now()
@@ -406,6 +478,14 @@ func (s *Store) ListBundles(ctx context.Context) ([]store.Bundle, error) {
 	start := time.Now()
 	r0, r1 := s.next.ListBundles(ctx)
 	s.observe("ListBundles", start, r1)
+	return r0, r1
+}
+
+// ListClaimMappings times Store.ListClaimMappings.
+func (s *Store) ListClaimMappings(ctx context.Context, tenantID string, dialect string) ([]store.ClaimMapping, error) {
+	start := time.Now()
+	r0, r1 := s.next.ListClaimMappings(ctx, tenantID, dialect)
+	s.observe("ListClaimMappings", start, r1)
 	return r0, r1
 }
 
@@ -455,6 +535,22 @@ func (s *Store) ListGroups(ctx context.Context, tenantID string, p store.Page) (
 	r0, r1, r2 := s.next.ListGroups(ctx, tenantID, p)
 	s.observe("ListGroups", start, r2)
 	return r0, r1, r2
+}
+
+// ListLinks times Store.ListLinks.
+func (s *Store) ListLinks(ctx context.Context, tenantID string, userID string) ([]store.Link, error) {
+	start := time.Now()
+	r0, r1 := s.next.ListLinks(ctx, tenantID, userID)
+	s.observe("ListLinks", start, r1)
+	return r0, r1
+}
+
+// ListLocalClaims times Store.ListLocalClaims.
+func (s *Store) ListLocalClaims(ctx context.Context, tenantID string) ([]store.LocalClaim, error) {
+	start := time.Now()
+	r0, r1 := s.next.ListLocalClaims(ctx, tenantID)
+	s.observe("ListLocalClaims", start, r1)
+	return r0, r1
 }
 
 // ListRoles times Store.ListRoles.
@@ -521,12 +617,28 @@ func (s *Store) ListUsers(ctx context.Context, tenantID string, q store.UserQuer
 	return r0, r1, r2
 }
 
+// ListWebAuthnCredentials times Store.ListWebAuthnCredentials.
+func (s *Store) ListWebAuthnCredentials(ctx context.Context, tenantID string, userID string) ([]store.WebAuthnCredential, error) {
+	start := time.Now()
+	r0, r1 := s.next.ListWebAuthnCredentials(ctx, tenantID, userID)
+	s.observe("ListWebAuthnCredentials", start, r1)
+	return r0, r1
+}
+
 // PutBundle times Store.PutBundle.
 func (s *Store) PutBundle(ctx context.Context, b store.Bundle) error {
 	start := time.Now()
 	r0 := s.next.PutBundle(ctx, b)
 	s.observe("PutBundle", start, r0)
 	return r0
+}
+
+// PutClaimMapping times Store.PutClaimMapping.
+func (s *Store) PutClaimMapping(ctx context.Context, m store.ClaimMapping) (store.ClaimMapping, error) {
+	start := time.Now()
+	r0, r1 := s.next.PutClaimMapping(ctx, m)
+	s.observe("PutClaimMapping", start, r1)
+	return r0, r1
 }
 
 // PutConsent times Store.PutConsent.
@@ -542,6 +654,14 @@ func (s *Store) PutFlow(ctx context.Context, f store.Flow) (store.Flow, error) {
 	start := time.Now()
 	r0, r1 := s.next.PutFlow(ctx, f)
 	s.observe("PutFlow", start, r1)
+	return r0, r1
+}
+
+// PutLocalClaim times Store.PutLocalClaim.
+func (s *Store) PutLocalClaim(ctx context.Context, c store.LocalClaim) (store.LocalClaim, error) {
+	start := time.Now()
+	r0, r1 := s.next.PutLocalClaim(ctx, c)
+	s.observe("PutLocalClaim", start, r1)
 	return r0, r1
 }
 
@@ -631,4 +751,12 @@ func (s *Store) UpdateUser(ctx context.Context, u store.User) (store.User, error
 	r0, r1 := s.next.UpdateUser(ctx, u)
 	s.observe("UpdateUser", start, r1)
 	return r0, r1
+}
+
+// UseWebAuthnCredential times Store.UseWebAuthnCredential.
+func (s *Store) UseWebAuthnCredential(ctx context.Context, tenantID string, id string, u store.WebAuthnUse) error {
+	start := time.Now()
+	r0 := s.next.UseWebAuthnCredential(ctx, tenantID, id, u)
+	s.observe("UseWebAuthnCredential", start, r0)
+	return r0
 }

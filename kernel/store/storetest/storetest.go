@@ -55,6 +55,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Sessions", testSessions},
 		{"SessionExpiry", testSessionExpiry},
 		{"Tokens", testTokens},
+		{"TokensBySubject", testTokensBySubject},
 		{"TokenExpiry", testTokenExpiry},
 		{"SigningKeys", testSigningKeys},
 		{"Consents", testConsents},
@@ -63,6 +64,9 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Bundles", testBundles},
 		{"PluginKV", testPluginKV},
 		{"Flows", testFlows},
+		{"Links", testLinks},
+		{"ClaimDialects", testClaimDialects},
+		{"WebAuthnCredentials", testWebAuthnCredentials},
 		{"ConcurrentCreates", testConcurrentCreates},
 	}
 	for _, c := range cases {

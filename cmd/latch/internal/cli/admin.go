@@ -116,6 +116,9 @@ The server is --url / LATCH_URL (default http://127.0.0.1:8080).`,
 	cmd.AddCommand(newAdminUsersCmd(a), newAdminClientsCmd(a), newAdminTenantsCmd(a), newAdminGroupsCmd(a), newAdminRolesCmd(a),
 		newAdminExtensionsCmd(a), newAdminAuditCmd(a))
 	cmd.AddCommand(newAdminFlowsCmd(a))
+	cmd.AddCommand(newAdminClaimsCmd(a), newAdminUserStoresCmd(a))
+	cmd.AddCommand(newAdminProvisioningCmd(a))
+	cmd.AddCommand(newAdminSAMLCmd(a))
 	return cmd
 }
 
@@ -307,6 +310,7 @@ func newAdminUsersCmd(a *adminClient) *cobra.Command {
 		return printJSON(cmd.OutOrStdout(), out)
 	}
 	cmd.AddCommand(append(subs, create, update)...)
+	cmd.AddCommand(newUserSuspendCmds(a)...)
 	return cmd
 }
 

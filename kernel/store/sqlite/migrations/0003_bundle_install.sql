@@ -1,3 +1,4 @@
+-- latch:compatible-from 1
 -- Plugin bundles: the operator's install decisions in their own columns
 -- (they were kept only in the JSON of the manifest column). Expand only:
 -- the manifest column keeps its JSON, so a node of an older build still

@@ -1,3 +1,4 @@
+-- latch:compatible-from 1
 -- Versioned authentication flows: one row per (tenant, name, version).
 CREATE TABLE auth_flows (
     tenant_id  TEXT    NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
