@@ -7,16 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"slices"
 	"strings"
-	"syscall"
-	"time"
 
 	"github.com/dop251/goja"
+
+	"github.com/latchid/latch/builtin/internal/safehttp"
 )
 
 // httpRequest is an httpGet or httpPost call.
@@ -52,64 +50,16 @@ func hostAllowed(allow []string, host string) bool {
 	return false
 }
 
-// specialNets are address ranges that are not public beyond what
-// netip.Addr's predicates cover.
-var specialNets = []netip.Prefix{
-	netip.MustParsePrefix("0.0.0.0/8"),
-	netip.MustParsePrefix("100.64.0.0/10"),
-	netip.MustParsePrefix("192.0.0.0/24"),
-	netip.MustParsePrefix("198.18.0.0/15"),
-	netip.MustParsePrefix("240.0.0.0/4"),
-	netip.MustParsePrefix("64:ff9b::/96"),
-	netip.MustParsePrefix("2001:db8::/32"),
-}
-
-// publicAddr reports whether a is a public unicast address.
-func publicAddr(a netip.Addr) bool {
-	a = a.Unmap()
-	if !a.IsValid() || a.IsLoopback() || a.IsPrivate() || a.IsUnspecified() || a.IsMulticast() ||
-		a.IsLinkLocalUnicast() || a.IsLinkLocalMulticast() || a.IsInterfaceLocalMulticast() {
-		return false
-	}
-	for _, p := range specialNets {
-		if p.Contains(a) {
-			return false
-		}
-	}
-	return true
-}
-
 // newGuardedHTTP returns the engine's HTTP doer: allow-listed host names,
 // addresses checked after DNS resolution at connect time (so a name that
 // resolves to a private address, or is rebound to one, is refused), no
 // proxy from the environment, redirects re-checked, bodies bounded.
 func newGuardedHTTP(opt Options) httpDoer {
-	dialer := &net.Dialer{
-		Timeout: opt.HTTPTimeout,
-		Control: func(network, address string, _ syscall.RawConn) error {
-			if opt.AllowPrivateNetworks {
-				return nil
-			}
-			ap, err := netip.ParseAddrPort(address)
-			if err != nil {
-				return fmt.Errorf("checking address %s: %w", address, err)
-			}
-			if !publicAddr(ap.Addr()) {
-				return fmt.Errorf("connecting to %s: %w", address, errPrivateAddress)
-			}
-			return nil
-		},
-	}
+	tr := safehttp.Transport(opt.AllowPrivateNetworks, opt.HTTPTimeout)
+	tr.MaxIdleConnsPerHost = 4
 	client := &http.Client{
-		Timeout: opt.HTTPTimeout,
-		Transport: &http.Transport{
-			Proxy:                 nil,
-			DialContext:           dialer.DialContext,
-			TLSHandshakeTimeout:   opt.HTTPTimeout,
-			ResponseHeaderTimeout: opt.HTTPTimeout,
-			MaxIdleConnsPerHost:   4,
-			IdleConnTimeout:       90 * time.Second,
-		},
+		Timeout:   opt.HTTPTimeout,
+		Transport: tr,
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
 			if len(via) >= 3 {
 				return errors.New("too many redirects")
@@ -141,6 +91,10 @@ func newGuardedHTTP(opt Options) httpDoer {
 		}
 		req.Header.Set("Accept", "application/json")
 		resp, err := client.Do(req)
+		if errors.Is(err, safehttp.ErrForbiddenAddress) {
+			en.Error = fmt.Sprintf("%v (%v)", errPrivateAddress, err)
+			return en
+		}
 		if err != nil {
 			en.Error = err.Error()
 			return en

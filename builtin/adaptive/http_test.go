@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/latchid/latch/builtin/internal/safehttp"
 )
 
 // riskServer is a real HTTP server scoring logins: score 90 for the IP
@@ -151,8 +153,8 @@ func TestPublicAddr(t *testing.T) {
 		"fc00::1": false, "fe80::1": false, "::ffff:127.0.0.1": false, "224.0.0.1": false, "198.18.0.1": false,
 	}
 	for addr, want := range tests {
-		if got := publicAddr(netip.MustParseAddr(addr)); got != want {
-			t.Errorf("publicAddr(%s) = %v, want %v", addr, got, want)
+		if got := safehttp.PublicAddr(netip.MustParseAddr(addr)); got != want {
+			t.Errorf("safehttp.PublicAddr(%s) = %v, want %v", addr, got, want)
 		}
 	}
 }

@@ -6,16 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/latchid/latch/builtin/internal/safehttp"
 	"github.com/latchid/latch/builtin/login"
 	"github.com/latchid/latch/kernel/store"
 )
@@ -81,6 +79,9 @@ func (v *SiteVerify) Verify(ctx context.Context, token, remoteIP string) (bool, 
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
 	resp, err := v.client.Do(req)
+	if errors.Is(err, safehttp.ErrForbiddenAddress) {
+		return false, fmt.Errorf("asking the captcha provider: the address is not public: %w", err)
+	}
 	if err != nil {
 		return false, fmt.Errorf("asking the captcha provider: %w", err)
 	}
@@ -91,38 +92,22 @@ func (v *SiteVerify) Verify(ctx context.Context, token, remoteIP string) (bool, 
 	var out struct {
 		Success bool `json:"success"`
 	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&out); err != nil {
+	if err := json.NewDecoder(io.LimitReader(resp.Body, maxVerifyBody)).Decode(&out); err != nil {
 		return false, fmt.Errorf("decoding the captcha provider's answer: %w", err)
 	}
 	return out.Success, nil
 }
 
-// guardedClient dials only public unicast addresses (checked after name
-// resolution) unless allowPrivate.
+// guardedClient is the shared SSRF-guarded client: public unicast
+// addresses only, checked after name resolution, unless allowPrivate; no
+// proxy; no redirect; timeout on the whole exchange; bodies capped at
+// maxVerifyBody.
 func guardedClient(allowPrivate bool, timeout time.Duration) *http.Client {
-	d := &net.Dialer{Timeout: timeout}
-	if !allowPrivate {
-		d.Control = func(_, address string, _ syscall.RawConn) error {
-			ap, err := netip.ParseAddrPort(address)
-			if err != nil {
-				return fmt.Errorf("address %s not allowed", address)
-			}
-			a := ap.Addr().Unmap()
-			if !a.IsGlobalUnicast() || a.IsPrivate() || a.IsLoopback() || a.IsLinkLocalUnicast() || netip.MustParsePrefix("100.64.0.0/10").Contains(a) {
-				return fmt.Errorf("address %s is not public", a)
-			}
-			return nil
-		}
-	}
-	return &http.Client{
-		Timeout: timeout,
-		Transport: &http.Transport{
-			Proxy: nil, DialContext: d.DialContext, TLSHandshakeTimeout: timeout,
-			ResponseHeaderTimeout: timeout, MaxIdleConnsPerHost: 2, IdleConnTimeout: 90 * time.Second,
-		},
-		CheckRedirect: func(*http.Request, []*http.Request) error { return errors.New("redirects are not followed") },
-	}
+	return safehttp.NewClient(allowPrivate, timeout, maxVerifyBody)
 }
+
+// maxVerifyBody caps the provider's answer.
+const maxVerifyBody = 64 << 10
 
 // captchaOn reports whether the tenant shows the CAPTCHA on a page
 // ("signup" or "recovery") and one is configured.
