@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/latchid/latch/conformance/internal/live"
 )
@@ -311,18 +312,28 @@ func TestMeWithAccessTokens(t *testing.T) {
 		t.Fatalf("want the lockout, got %s", r.body)
 	}
 
-	// Every change was audited with the user as the actor.
-	var audit struct {
-		Items []map[string]any `json:"items"`
-	}
-	s.Admin("GET", "/audit?actor=user:"+p["id"].(string)+"&limit=200", nil, &audit)
+	// Every change was audited with the user as the actor. Audit events
+	// are written asynchronously, so the last ones may take a moment.
+	wants := []string{"user.update/success", "user.password.change/success", "user.password.change/failure", "user.password.change/denied", "consent.revoke/success"}
 	seen := map[string]bool{}
-	for _, e := range audit.Items {
-		seen[e["action"].(string)+"/"+e["outcome"].(string)] = true
+	audited := func() bool {
+		var audit struct {
+			Items []map[string]any `json:"items"`
+		}
+		s.Admin("GET", "/audit?actor=user:"+p["id"].(string)+"&limit=200", nil, &audit)
+		for _, e := range audit.Items {
+			seen[e["action"].(string)+"/"+e["outcome"].(string)] = true
+		}
+		for _, want := range wants {
+			if !seen[want] {
+				return false
+			}
+		}
+		return true
 	}
-	for _, want := range []string{"user.update/success", "user.password.change/success", "user.password.change/failure", "user.password.change/denied", "consent.revoke/success"} {
-		if !seen[want] {
-			t.Errorf("audit log lacks %s: %v", want, seen)
+	for deadline := time.Now().Add(5 * time.Second); !audited(); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("audit log lacks one of %v: %v", wants, seen)
 		}
 	}
 }

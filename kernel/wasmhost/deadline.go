@@ -23,8 +23,11 @@ import (
 // The caller's values stay visible through Value. A callContext must not be
 // kept beyond the call it was passed to.
 type callContext struct {
-	parent   context.Context // for Value only
-	deadline time.Time
+	// parent (for Value only) and deadline are atomics: a goroutine the
+	// guest's host call started (an HTTP dial) may still read them after
+	// the call returned and the instance was re-armed for the next one.
+	parent   atomic.Pointer[context.Context]
+	deadline atomic.Int64 // Unix nanoseconds
 	done     chan struct{}
 	err      error // written before done is closed; read after
 	state    atomic.Uint32
@@ -56,11 +59,12 @@ func newCallContext(onFire func()) *callContext {
 // arm starts a call that began at start with the caller's context parent and
 // a deadline timeout from start (or parent's, when earlier).
 func (c *callContext) arm(parent context.Context, start time.Time, timeout time.Duration) {
-	c.parent = parent
-	c.deadline = start.Add(timeout)
-	if d, ok := parent.Deadline(); ok && d.Before(c.deadline) {
-		c.deadline = d // parent's Done closes then, and fires c
+	values := parent
+	deadline := start.Add(timeout)
+	if d, ok := parent.Deadline(); ok && d.Before(deadline) {
+		deadline = d // parent's Done closes then, and fires c
 	}
+	c.deadline.Store(deadline.UnixNano())
 	c.state.Store(ctxArmed)
 	c.timer.Reset(timeout)
 	if parent.Done() != nil {
@@ -68,8 +72,9 @@ func (c *callContext) arm(parent context.Context, start time.Time, timeout time.
 		// Values only: hide parent's cancellation from context.Cause,
 		// which would otherwise report parent's cause (nil) after c's
 		// deadline fired.
-		c.parent = context.WithoutCancel(parent)
+		values = context.WithoutCancel(parent)
 	}
+	c.parent.Store(&values)
 }
 
 // disarm ends a call and reports whether c can serve another: false when
@@ -100,7 +105,7 @@ func (c *callContext) fire(err error) {
 
 // Deadline returns the call's deadline.
 func (c *callContext) Deadline() (time.Time, bool) {
-	return c.deadline, true
+	return time.Unix(0, c.deadline.Load()), true
 }
 
 // Done is closed when the call's deadline passes or the caller's context
@@ -122,7 +127,10 @@ func (c *callContext) Err() error {
 
 // Value returns the caller's context's value for key.
 func (c *callContext) Value(key any) any {
-	return c.parent.Value(key)
+	if p := c.parent.Load(); p != nil {
+		return (*p).Value(key)
+	}
+	return nil
 }
 
 var _ context.Context = (*callContext)(nil)
