@@ -136,7 +136,10 @@ func TestMemoryBlowUpStopped(t *testing.T) {
 // the heap watchdog) refuse sizes past the limits. The sizes are just past
 // them, so a regression shows as a failed test, not as a crash.
 func TestAmplifiersRefused(t *testing.T) {
-	e := newEngine(t, nil)
+	// The refusals, not the time limit, must stop these scripts: a loaded
+	// machine under the race detector can take longer than the default
+	// limit just to build the megabyte strings they start from.
+	e := newEngine(t, func(o *Options) { o.TimeLimit = time.Minute })
 	over := strconv.Itoa(MaxArrayLength + 1)
 	tests := map[string]string{
 		"repeat":                 "'xx'.repeat(" + strconv.Itoa(MaxStringLength/2+1) + ");",
