@@ -14,16 +14,17 @@
 // fails to parse or validate is refused and the running one stays;
 // requests in flight finish on the configuration they started with.
 //
-// # Why net/http and httputil.ReverseProxy
+// # The proxy
 //
-// The node's own endpoints run on fiber/fasthttp, but the proxy uses
-// net/http: httputil.ReverseProxy gets the proxying semantics right
-// (hop-by-hop headers, X-Forwarded-*, streaming bodies both ways without
-// buffering, trailers, 1xx, protocol upgrades), and its Transport pools
-// connections per endpoint. fasthttp's client buffers whole bodies and
-// leaves those semantics to the caller. Measured on loopback with 64
-// connections (see the benchmark in conformance/gateway), the net/http path
-// keeps the gateway well within its throughput goals, so correctness wins.
+// The gateway's listener is net/http's server, and httputil.ReverseProxy
+// shapes each proxied request and response: hop-by-hop headers (those the
+// Connection header names included), X-Forwarded-*, streaming bodies both
+// ways without buffering. The upstream leg is fasthttp's HostClient for
+// idempotent requests without a streamed body, which it carries in the
+// calling goroutine (net/http's Transport hands each exchange to two
+// goroutines per connection); the Transport carries the rest (streamed request bodies, non-idempotent
+// requests, protocol upgrades, 1xx, trailers, per_try timeouts), whose
+// semantics the HostClient cannot keep. fastpath.go has the details.
 package gateway
 
 import (

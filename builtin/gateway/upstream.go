@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/sony/gobreaker/v2"
+	"github.com/valyala/fasthttp"
 )
 
 // Errors of an upstream call, turned into responses by the proxy's error
@@ -56,6 +57,9 @@ type endpoint struct {
 	healthy atomic.Bool
 	// fails and oks count consecutive probe results.
 	fails, oks int
+	// hc carries the endpoint's requests but those fastEligible
+	// refuses (fastpath.go).
+	hc *fasthttp.HostClient
 }
 
 func newUpstream(cfg UpstreamConfig, log *slog.Logger, m *metrics) (*upstream, error) {
@@ -64,17 +68,18 @@ func newUpstream(cfg UpstreamConfig, log *slog.Logger, m *metrics) (*upstream, e
 		return nil, err
 	}
 	u := &upstream{cfg: cfg, log: log, m: m, stop: make(chan struct{}), retryOn: map[string]bool{}}
+	d := &net.Dialer{Timeout: cfg.Timeouts.Connect, KeepAlive: 30 * time.Second}
 	for _, e := range cfg.Endpoints {
 		p, _ := url.Parse(e.URL) // validated
-		ep := &endpoint{url: p, weight: *e.Weight}
+		ep := &endpoint{url: p, weight: *e.Weight, hc: newHostClient(p, tlsCfg, d, cfg)}
 		ep.healthy.Store(true)
 		u.endpoints = append(u.endpoints, ep)
 	}
 	for _, on := range cfg.Retries.On {
 		u.retryOn[on] = true
 	}
-	d := &net.Dialer{Timeout: cfg.Timeouts.Connect, KeepAlive: 30 * time.Second}
-	// A tuned net/http Transport: the proxy keeps up to 1024 idle
+	// The net/http Transport carries the requests the HostClients do not
+	// (fastpath.go) and the health checks: it keeps up to 1024 idle
 	// connections per endpoint so that 64 or more concurrent clients never
 	// wait for a dial, and speaks HTTP/1.1 to upstreams (no compression
 	// negotiation: bodies pass through untouched).
@@ -151,6 +156,9 @@ func (u *upstream) close() {
 	close(u.stop)
 	u.done.Wait()
 	u.transport.CloseIdleConnections()
+	for _, ep := range u.endpoints {
+		fastIdleClose(ep)
+	}
 }
 
 // breakerState returns the breaker's state name, "" without one.
@@ -235,7 +243,7 @@ func (u *upstream) RoundTrip(req *http.Request) (*http.Response, error) {
 		release()
 		return nil, err
 	}
-	resp.Body = &releaseBody{ReadCloser: resp.Body, release: release}
+	resp.Body = withRelease(resp.Body, release)
 	return resp, nil
 }
 
@@ -269,7 +277,7 @@ func (u *upstream) roundTrip(req *http.Request) (*http.Response, error) {
 		ep := u.pick(last)
 		last = ep
 		out := u.outRequest(req, ep, body)
-		resp, err := u.try(out)
+		resp, err := u.try(out, ep)
 		if try+1 >= attempts {
 			return resp, err
 		}
@@ -322,10 +330,14 @@ func singleJoin(a, b string) string {
 	return a + b
 }
 
-// try makes one attempt; per_try bounds the wait for the response headers.
-func (u *upstream) try(out *http.Request) (*http.Response, error) {
+// try makes one attempt on ep, through its HostClient when it can carry
+// the request; per_try bounds the wait for the response headers.
+func (u *upstream) try(out *http.Request, ep *endpoint) (*http.Response, error) {
 	perTry := u.cfg.Timeouts.PerTry
 	if perTry <= 0 {
+		if ep.hc != nil && fastEligible(out) {
+			return fastTry(out, ep)
+		}
 		return u.transport.RoundTrip(out)
 	}
 	ctx, cancel := context.WithCancel(out.Context())
@@ -340,7 +352,7 @@ func (u *upstream) try(out *http.Request) (*http.Response, error) {
 		}
 		return nil, err
 	}
-	resp.Body = &releaseBody{ReadCloser: resp.Body, release: cancel}
+	resp.Body = withRelease(resp.Body, cancel)
 	return resp, nil
 }
 
@@ -356,7 +368,8 @@ func (u *upstream) retryable(resp *http.Response, err error, idempotent bool) (s
 			return "connect_failure", u.retryOn["connect_failure"]
 		case errors.Is(err, errPerTry):
 			return "timeout", idempotent && u.retryOn["timeout"]
-		case errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		case errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
+			errors.Is(err, fasthttp.ErrConnectionClosed):
 			return "reset", idempotent && u.retryOn["reset"]
 		}
 		return "", false
@@ -405,6 +418,25 @@ func (b *releaseBody) Close() error {
 	err := b.ReadCloser.Close()
 	b.once.Do(b.release)
 	return err
+}
+
+// releaseConn is the releaseBody of a switched protocol's connection (a
+// 101 response): ReverseProxy writes to it as well.
+type releaseConn struct {
+	*releaseBody
+	w io.Writer
+}
+
+func (c releaseConn) Write(p []byte) (int, error) { return c.w.Write(p) }
+
+// withRelease wraps body so that closing it runs release once; a writable
+// body (an upgraded connection) stays writable.
+func withRelease(body io.ReadCloser, release func()) io.ReadCloser {
+	rb := &releaseBody{ReadCloser: body, release: release}
+	if w, ok := body.(io.ReadWriteCloser); ok {
+		return releaseConn{releaseBody: rb, w: w}
+	}
+	return rb
 }
 
 // retryBudget caps retries at a share of requests (written here: no
