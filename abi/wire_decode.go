@@ -1,20 +1,32 @@
 package abi
 
-import "strconv"
+import (
+	"strconv"
+	"unsafe"
+)
 
-// sharedStringMax is the largest input whose decoded strings share one
-// allocation: for a message of at most this many bytes the decoder copies
-// the input into one string once and hands out substrings of it, instead
-// of allocating every string field on its own. A string kept after
-// decoding then keeps at most this many bytes alive.
+// sharedStringMax is the largest input whose decoded strings and byte
+// slices share one allocation: for a message of at most this many bytes the
+// decoder copies the input once and hands out strings viewing the copy and
+// byte slices cut from it, instead of allocating every field on its own. A
+// string or byte slice kept after decoding then keeps at most this many
+// bytes alive.
 const sharedStringMax = 4096
 
 // decoder holds the input of one UnmarshalWire call. Positions are offsets
 // into b; every read is bounded by the end of the enclosing message, which
 // is never beyond len(b), so no read can go out of range.
 type decoder struct {
-	b    []byte
-	s    string   // string(b), made on first use when len(b) <= sharedStringMax
+	b []byte
+	// c is the copy of b, made on first use when len(b) <= sharedStringMax,
+	// and s views it as a string. Fields never overlap, so the bytes a
+	// string field views are never those of a byte-slice field cut from c:
+	// a plugin that writes into a decoded byte slice cannot change a string.
+	// Byte slices are cut with their capacity at their length, so appending
+	// to one cannot write into its neighbour either. The copy is never
+	// reused, so whatever is decoded from it may be kept.
+	c    []byte
+	s    string
 	strs []string // storage the values of map[string][]string entries are cut from
 }
 
@@ -25,6 +37,21 @@ type decoder struct {
 // linear memory), so keeping them out of the common case matters more
 // there than natively.
 
+// share makes the shared copy of b (c and s) unless it exists, and reports
+// whether there is one: false when b is larger than sharedStringMax.
+func (d *decoder) share() bool {
+	if len(d.s) == len(d.b) {
+		return true
+	}
+	if len(d.b) > sharedStringMax {
+		return false
+	}
+	d.c = make([]byte, len(d.b))
+	copy(d.c, d.b)
+	d.s = unsafe.String(unsafe.SliceData(d.c), len(d.c)) //nolint:gosec // G103: no byte slice handed out covers the bytes a string views (see decoder), and c is never reused
+	return true
+}
+
 // str returns b[start:end] as a string.
 func (d *decoder) str(start, end int) string {
 	if len(d.s) == len(d.b) {
@@ -34,10 +61,9 @@ func (d *decoder) str(start, end int) string {
 }
 
 func (d *decoder) strSlow(start, end int) string {
-	if len(d.b) > sharedStringMax {
+	if !d.share() {
 		return string(d.b[start:end])
 	}
-	d.s = string(d.b)
 	return d.s[start:end]
 }
 
@@ -115,11 +141,16 @@ func (d *decoder) readStringSlow(i, end int, typ byte) (string, int, error) {
 	return d.str(s, e), e, nil
 }
 
-// readBytes reads a bytes field: a copy, nil when empty.
+// readBytes reads a bytes field: a copy, nil when empty. In a message of
+// at most sharedStringMax bytes the copy is cut from the shared copy of the
+// input (see decoder), with its capacity at its length.
 func (d *decoder) readBytes(i, end int, typ byte) ([]byte, int, error) {
 	s, e, err := d.readSpan(i, end, typ)
 	if err != nil || s == e {
 		return nil, e, err
+	}
+	if d.share() && len(d.c) == len(d.b) {
+		return d.c[s:e:e], e, nil
 	}
 	return append([]byte(nil), d.b[s:e]...), e, nil
 }
@@ -302,7 +333,7 @@ func (d *decoder) readStringMap(m *map[string]string, i, end int, typ byte) (int
 	}
 	if *m == nil {
 		*m = make(map[string]string, 4)
-	} else if _, dup := (*m)[k]; !dup && len(*m) >= MaxElements {
+	} else if len(*m) >= MaxElements && !hasKey(*m, k) { // a lookup only at the limit: lookups are dear in WASM
 		return 0, tooMany()
 	}
 	(*m)[k] = v
@@ -317,9 +348,6 @@ func (d *decoder) readStringsMap(m *map[string][]string, i, end int, typ byte) (
 	s, e, err := d.readSpan(i, end, typ)
 	if err != nil {
 		return 0, err
-	}
-	if d.strs == nil {
-		d.strs = make([]string, 0, 8)
 	}
 	first := len(d.strs)
 	var k string
@@ -368,11 +396,17 @@ func (d *decoder) readStringsMap(m *map[string][]string, i, end int, typ byte) (
 	}
 	if *m == nil {
 		*m = make(map[string][]string, 4)
-	} else if _, dup := (*m)[k]; !dup && len(*m) >= MaxElements {
+	} else if len(*m) >= MaxElements && !hasKey(*m, k) { // a lookup only at the limit: lookups are dear in WASM
 		return 0, tooMany()
 	}
 	(*m)[k] = vals
 	return e, nil
+}
+
+// hasKey reports whether m holds k.
+func hasKey[V any](m map[string]V, k string) bool {
+	_, ok := m[k]
+	return ok
 }
 
 // readJSONMap decodes a JSON object field into *m. An empty object and
@@ -391,4 +425,92 @@ func (d *decoder) readJSONMap(m *map[string]any, i, end int, typ byte) (int, err
 	}
 	*m = obj
 	return e, nil
+}
+
+// run counts the fields of a repeated or map field that follow one another
+// from k: the field whose key occupies b[k:j] and the length-delimited
+// fields with the same key bytes right after it (how an encoder writes
+// them), at most MaxElements. The decoders pre-size slices and maps with
+// it, so that a repeated field costs one allocation rather than one per
+// doubling. It reads nothing it cannot bound and never fails: a run it
+// cannot follow ends there, and the count is only a size hint.
+func (d *decoder) run(k, j, end int) int {
+	kl := j - k
+	n := 0
+	for i := k; i < end && n < MaxElements; n++ {
+		if !d.sameKey(i, k, j, end) {
+			break
+		}
+		i += kl
+		l, m, err := d.readVarint(i, end)
+		if err != nil || l > uint64(end-m) { //nolint:gosec // G115: end >= m
+			break
+		}
+		i = m + int(l) //nolint:gosec // G115: l <= end-m, an int
+	}
+	return max(n, 1)
+}
+
+// sameKey reports whether a key equal to b[k:j] starts at i and is
+// followed by at least one byte before end.
+func (d *decoder) sameKey(i, k, j, end int) bool {
+	kl := j - k
+	if end-i < kl+1 {
+		return false
+	}
+	if kl == 1 {
+		return d.b[i] == d.b[k]
+	}
+	return string(d.b[i:i+kl]) == string(d.b[k:j])
+}
+
+// makeStringsMap makes the map of a map[string][]string field whose first
+// entry's key occupies b[k:j], sized for the entries of the run (see run),
+// and makes sure d.strs has room for all their values, so that decoding the
+// field allocates the map and at most one array of values.
+func (d *decoder) makeStringsMap(k, j, end int) map[string][]string {
+	kl := j - k
+	entries, values := 0, 0
+	for i := k; i < end && entries < MaxElements; entries++ {
+		if !d.sameKey(i, k, j, end) {
+			break
+		}
+		s, e, err := d.readSpan(i+kl, end, wireBytes)
+		if err != nil {
+			break
+		}
+		values += d.countValues(s, e)
+		i = e
+	}
+	if need := min(values, MaxElements); cap(d.strs)-len(d.strs) < need {
+		d.strs = make([]string, 0, need)
+	}
+	return make(map[string][]string, max(entries, 1))
+}
+
+// countValues counts the fields 2 (the values) of the map entry in
+// [s, e), stopping at anything it cannot read.
+func (d *decoder) countValues(s, e int) int {
+	n := 0
+	for i := s; i < e; {
+		// The common case, a key or value shorter than 128 bytes, in place.
+		if c := d.b[i]; (c == 1<<3|wireBytes || c == 2<<3|wireBytes) && e-i > 1 && d.b[i+1] < 0x80 {
+			if c == 2<<3|wireBytes {
+				n++
+			}
+			i += 2 + int(d.b[i+1])
+			continue
+		}
+		num, typ, j, err := d.readKey(i, e)
+		if err != nil {
+			break
+		}
+		if num == 2 {
+			n++
+		}
+		if i, err = d.skip(j, e, typ); err != nil {
+			break
+		}
+	}
+	return n
 }

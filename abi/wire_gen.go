@@ -485,10 +485,19 @@ func (m *AuthenticateRequest) decodeWire(d *decoder, i, end, depth int) error {
 		case 3: // Step
 			m.Step, i, err = d.readInt(j, end, typ)
 		case 4: // Params
+			if m.Params == nil {
+				m.Params = d.makeStringsMap(i, j, end)
+			}
 			i, err = d.readStringsMap(&m.Params, j, end, typ)
 		case 5: // Headers
+			if m.Headers == nil {
+				m.Headers = d.makeStringsMap(i, j, end)
+			}
 			i, err = d.readStringsMap(&m.Headers, j, end, typ)
 		case 6: // Cookies
+			if m.Cookies == nil {
+				m.Cookies = make(map[string]string, d.run(i, j, end))
+			}
 			i, err = d.readStringMap(&m.Cookies, j, end, typ)
 		case 7: // IP
 			if typ == wireBytes && j < end && d.b[j] < 0x80 && int(d.b[j]) < end-j && len(d.s) == len(d.b) {
@@ -514,6 +523,9 @@ func (m *AuthenticateRequest) decodeWire(d *decoder, i, end, depth int) error {
 		case 10: // State
 			m.State, i, err = d.readBytes(j, end, typ)
 		case 11: // ScriptParams
+			if m.ScriptParams == nil {
+				m.ScriptParams = make(map[string]string, d.run(i, j, end))
+			}
 			i, err = d.readStringMap(&m.ScriptParams, j, end, typ)
 		case 12: // Config
 			m.Config, i, err = d.readBytes(j, end, typ)
@@ -651,6 +663,9 @@ func (m *AuthenticateResponse) decodeWire(d *decoder, i, end, depth int) error {
 		case 4: // Claims
 			i, err = d.readJSONMap(&m.Claims, j, end, typ)
 		case 5: // AMR
+			if m.AMR == nil {
+				m.AMR = make([]string, 0, d.run(i, j, end))
+			}
 			i, err = d.readStrings(&m.AMR, j, end, typ)
 		case 6: // Reason
 			if typ == wireBytes && j < end && d.b[j] < 0x80 && int(d.b[j]) < end-j && len(d.s) == len(d.b) {
@@ -668,6 +683,9 @@ func (m *AuthenticateResponse) decodeWire(d *decoder, i, end, depth int) error {
 		case 8: // State
 			m.State, i, err = d.readBytes(j, end, typ)
 		case 9: // SetCookies
+			if m.SetCookies == nil {
+				m.SetCookies = make([]Cookie, 0, d.run(i, j, end))
+			}
 			var s int
 			if len(m.SetCookies) >= MaxElements {
 				err = tooMany()
@@ -1014,6 +1032,9 @@ func (m *CapabilityRequest) decodeWire(d *decoder, i, end, depth int) error {
 				m.Name, i, err = d.readString(j, end, typ)
 			}
 		case 2: // Hosts
+			if m.Hosts == nil {
+				m.Hosts = make([]string, 0, d.run(i, j, end))
+			}
 			i, err = d.readStrings(&m.Hosts, j, end, typ)
 		default:
 			i, err = d.skip(j, end, typ)
@@ -1107,6 +1128,9 @@ func (m *Challenge) decodeWire(d *decoder, i, end, depth int) error {
 				m.Kind, i, err = d.readString(j, end, typ)
 			}
 		case 2: // Fields
+			if m.Fields == nil {
+				m.Fields = make([]Field, 0, d.run(i, j, end))
+			}
 			var s int
 			if len(m.Fields) >= MaxElements {
 				err = tooMany()
@@ -1777,6 +1801,9 @@ func (m *Description) decodeWire(d *decoder, i, end, depth int) error {
 				m.Version, i, err = d.readString(j, end, typ)
 			}
 		case 4: // Extensions
+			if m.Extensions == nil {
+				m.Extensions = make([]ExtensionEntry, 0, d.run(i, j, end))
+			}
 			var s int
 			if len(m.Extensions) >= MaxElements {
 				err = tooMany()
@@ -1785,6 +1812,9 @@ func (m *Description) decodeWire(d *decoder, i, end, depth int) error {
 				err = m.Extensions[len(m.Extensions)-1].decodeWire(d, s, i, depth+1)
 			}
 		case 5: // Capabilities
+			if m.Capabilities == nil {
+				m.Capabilities = make([]CapabilityRequest, 0, d.run(i, j, end))
+			}
 			var s int
 			if len(m.Capabilities) >= MaxElements {
 				err = tooMany()
@@ -2160,6 +2190,9 @@ func (m *FindUsersRequest) decodeWire(d *decoder, i, end, depth int) error {
 				m.Email, i, err = d.readString(j, end, typ)
 			}
 		case 4: // Attributes
+			if m.Attributes == nil {
+				m.Attributes = make(map[string]string, d.run(i, j, end))
+			}
 			i, err = d.readStringMap(&m.Attributes, j, end, typ)
 		case 5: // Limit
 			m.Limit, i, err = d.readInt(j, end, typ)
@@ -2250,6 +2283,9 @@ func (m *FindUsersResponse) decodeWire(d *decoder, i, end, depth int) error {
 		}
 		switch num {
 		case 1: // Users
+			if m.Users == nil {
+				m.Users = make([]User, 0, d.run(i, j, end))
+			}
 			var s int
 			if len(m.Users) >= MaxElements {
 				err = tooMany()
@@ -2532,6 +2568,9 @@ func (m *HTTPRequest) decodeWire(d *decoder, i, end, depth int) error {
 				m.URL, i, err = d.readString(j, end, typ)
 			}
 		case 3: // Headers
+			if m.Headers == nil {
+				m.Headers = d.makeStringsMap(i, j, end)
+			}
 			i, err = d.readStringsMap(&m.Headers, j, end, typ)
 		case 4: // Body
 			m.Body, i, err = d.readBytes(j, end, typ)
@@ -2606,6 +2645,9 @@ func (m *HTTPResponse) decodeWire(d *decoder, i, end, depth int) error {
 		case 1: // Status
 			m.Status, i, err = d.readInt(j, end, typ)
 		case 2: // Headers
+			if m.Headers == nil {
+				m.Headers = d.makeStringsMap(i, j, end)
+			}
 			i, err = d.readStringsMap(&m.Headers, j, end, typ)
 		case 3: // Body
 			m.Body, i, err = d.readBytes(j, end, typ)
@@ -3197,6 +3239,9 @@ func (m *KVListResponse) decodeWire(d *decoder, i, end, depth int) error {
 		}
 		switch num {
 		case 1: // Entries
+			if m.Entries == nil {
+				m.Entries = make([]KVEntry, 0, d.run(i, j, end))
+			}
 			var s int
 			if len(m.Entries) >= MaxElements {
 				err = tooMany()
@@ -3548,6 +3593,9 @@ func (m *ListGroupsResponse) decodeWire(d *decoder, i, end, depth int) error {
 		}
 		switch num {
 		case 1: // Groups
+			if m.Groups == nil {
+				m.Groups = make([]Group, 0, d.run(i, j, end))
+			}
 			var s int
 			if len(m.Groups) >= MaxElements {
 				err = tooMany()
@@ -3940,6 +3988,9 @@ func (m *ProvisionEvent) decodeWire(d *decoder, i, end, depth int) error {
 				err = m.Group.decodeWire(d, s, i, depth+1)
 			}
 		case 9: // Members
+			if m.Members == nil {
+				m.Members = make([]string, 0, d.run(i, j, end))
+			}
 			i, err = d.readStrings(&m.Members, j, end, typ)
 		case 10: // Config
 			m.Config, i, err = d.readBytes(j, end, typ)
@@ -4363,12 +4414,24 @@ func (m *TokenRequest) decodeWire(d *decoder, i, end, depth int) error {
 		case 4: // ClientAuthenticated
 			m.ClientAuthenticated, i, err = d.readBool(j, end, typ)
 		case 5: // Scopes
+			if m.Scopes == nil {
+				m.Scopes = make([]string, 0, d.run(i, j, end))
+			}
 			i, err = d.readStrings(&m.Scopes, j, end, typ)
 		case 6: // Audience
+			if m.Audience == nil {
+				m.Audience = make([]string, 0, d.run(i, j, end))
+			}
 			i, err = d.readStrings(&m.Audience, j, end, typ)
 		case 7: // Params
+			if m.Params == nil {
+				m.Params = d.makeStringsMap(i, j, end)
+			}
 			i, err = d.readStringsMap(&m.Params, j, end, typ)
 		case 8: // Headers
+			if m.Headers == nil {
+				m.Headers = d.makeStringsMap(i, j, end)
+			}
 			i, err = d.readStringsMap(&m.Headers, j, end, typ)
 		case 9: // IP
 			if typ == wireBytes && j < end && d.b[j] < 0x80 && int(d.b[j]) < end-j && len(d.s) == len(d.b) {
@@ -4487,8 +4550,14 @@ func (m *TokenResponse) decodeWire(d *decoder, i, end, depth int) error {
 				m.Subject, i, err = d.readString(j, end, typ)
 			}
 		case 3: // Scopes
+			if m.Scopes == nil {
+				m.Scopes = make([]string, 0, d.run(i, j, end))
+			}
 			i, err = d.readStrings(&m.Scopes, j, end, typ)
 		case 4: // Audience
+			if m.Audience == nil {
+				m.Audience = make([]string, 0, d.run(i, j, end))
+			}
 			i, err = d.readStrings(&m.Audience, j, end, typ)
 		case 5: // Claims
 			i, err = d.readJSONMap(&m.Claims, j, end, typ)

@@ -79,91 +79,123 @@ var unsupported = plugin.ErrUnsupported.WithMessage("this user store does not su
 
 // handler answers the user-store operations with s.
 func handler(s Store) plugin.Handler {
-	return func(op abi.OpCode, payload []byte) (abi.Message, error) {
-		switch op {
-		case abi.OpCodeGetUser:
-			var req abi.GetUserRequest
-			if err := plugin.Decode(payload, &req); err != nil {
-				return nil, err
-			}
-			u, err := s.GetUser(req)
-			return userResponse(u, err), nil
-		case abi.OpCodeFindUsers:
-			var req abi.FindUsersRequest
-			if err := plugin.Decode(payload, &req); err != nil {
-				return nil, err
-			}
-			resp, err := s.FindUsers(req)
-			if err != nil {
-				resp = abi.FindUsersResponse{Error: plugin.WireError(err)}
-			}
-			return &resp, nil
-		case abi.OpCodeAuthenticateUser:
-			var req abi.AuthenticateUserRequest
-			if err := plugin.Decode(payload, &req); err != nil {
-				return nil, err
-			}
-			resp, err := s.AuthenticateUser(req)
-			if err != nil {
-				resp = abi.AuthenticateUserResponse{Error: plugin.WireError(err)}
-			}
-			return &resp, nil
-		case abi.OpCodeCreateUser:
-			var req abi.CreateUserRequest
-			if err := plugin.Decode(payload, &req); err != nil {
-				return nil, err
-			}
-			c, ok := s.(Creator)
-			if !ok {
-				return userResponse(abi.User{}, unsupported), nil
-			}
-			u, err := c.CreateUser(req)
-			return userResponse(u, err), nil
-		case abi.OpCodeUpdateUser:
-			var req abi.UpdateUserRequest
-			if err := plugin.Decode(payload, &req); err != nil {
-				return nil, err
-			}
-			x, ok := s.(Updater)
-			if !ok {
-				return userResponse(abi.User{}, unsupported), nil
-			}
-			u, err := x.UpdateUser(req)
-			return userResponse(u, err), nil
-		case abi.OpCodeDeleteUser:
-			var req abi.DeleteUserRequest
-			if err := plugin.Decode(payload, &req); err != nil {
-				return nil, err
-			}
-			x, ok := s.(Deleter)
-			if !ok {
-				return &abi.DeleteUserResponse{Error: plugin.WireError(unsupported)}, nil
-			}
-			return &abi.DeleteUserResponse{Error: plugin.WireError(x.DeleteUser(req))}, nil
-		case abi.OpCodeListGroups:
-			var req abi.ListGroupsRequest
-			if err := plugin.Decode(payload, &req); err != nil {
-				return nil, err
-			}
-			x, ok := s.(GroupLister)
-			if !ok {
-				return &abi.ListGroupsResponse{Error: plugin.WireError(unsupported)}, nil
-			}
-			resp, err := x.ListGroups(req)
-			if err != nil {
-				resp = abi.ListGroupsResponse{Error: plugin.WireError(err)}
-			}
-			return &resp, nil
+	h := &storeHandler{s: s}
+	return h.handle
+}
+
+// storeHandler holds the requests and responses of the user-store
+// operations, reused from call to call (the dispatcher runs one call at a
+// time), which saves the allocations of decoding into and answering from
+// fresh values. A request is cleared after use so it keeps nothing alive;
+// a response stays until the next call, whose reply replaces its encoding.
+type storeHandler struct {
+	s Store
+
+	get     abi.GetUserRequest
+	find    abi.FindUsersRequest
+	authn   abi.AuthenticateUserRequest
+	create  abi.CreateUserRequest
+	update  abi.UpdateUserRequest
+	del     abi.DeleteUserRequest
+	groups  abi.ListGroupsRequest
+	user    abi.UserResponse
+	found   abi.FindUsersResponse
+	checked abi.AuthenticateUserResponse
+	deleted abi.DeleteUserResponse
+	listed  abi.ListGroupsResponse
+}
+
+// handle answers one user-store operation.
+func (h *storeHandler) handle(op abi.OpCode, payload []byte) (abi.Message, error) {
+	resp, err := h.answer(op, payload)
+	h.get, h.find, h.authn = abi.GetUserRequest{}, abi.FindUsersRequest{}, abi.AuthenticateUserRequest{}
+	h.create, h.update = abi.CreateUserRequest{}, abi.UpdateUserRequest{}
+	h.del, h.groups = abi.DeleteUserRequest{}, abi.ListGroupsRequest{}
+	return resp, err
+}
+
+// answer decodes the request of op into its reused value and answers it.
+func (h *storeHandler) answer(op abi.OpCode, payload []byte) (abi.Message, error) {
+	switch op {
+	case abi.OpCodeGetUser:
+		if err := plugin.Decode(payload, &h.get); err != nil {
+			return nil, err
 		}
-		// A user-store operation newer than this SDK.
-		return nil, plugin.ErrUnsupported.WithMessage("unknown user store operation " + op.String())
+		return h.userResponse(h.s.GetUser(h.get)), nil
+	case abi.OpCodeFindUsers:
+		if err := plugin.Decode(payload, &h.find); err != nil {
+			return nil, err
+		}
+		resp, err := h.s.FindUsers(h.find)
+		if err != nil {
+			resp = abi.FindUsersResponse{Error: plugin.WireError(err)}
+		}
+		h.found = resp
+		return &h.found, nil
+	case abi.OpCodeAuthenticateUser:
+		if err := plugin.Decode(payload, &h.authn); err != nil {
+			return nil, err
+		}
+		resp, err := h.s.AuthenticateUser(h.authn)
+		if err != nil {
+			resp = abi.AuthenticateUserResponse{Error: plugin.WireError(err)}
+		}
+		h.checked = resp
+		return &h.checked, nil
+	case abi.OpCodeCreateUser:
+		if err := plugin.Decode(payload, &h.create); err != nil {
+			return nil, err
+		}
+		c, ok := h.s.(Creator)
+		if !ok {
+			return h.userResponse(abi.User{}, unsupported), nil
+		}
+		return h.userResponse(c.CreateUser(h.create)), nil
+	case abi.OpCodeUpdateUser:
+		if err := plugin.Decode(payload, &h.update); err != nil {
+			return nil, err
+		}
+		x, ok := h.s.(Updater)
+		if !ok {
+			return h.userResponse(abi.User{}, unsupported), nil
+		}
+		return h.userResponse(x.UpdateUser(h.update)), nil
+	case abi.OpCodeDeleteUser:
+		if err := plugin.Decode(payload, &h.del); err != nil {
+			return nil, err
+		}
+		if x, ok := h.s.(Deleter); ok {
+			h.deleted = abi.DeleteUserResponse{Error: plugin.WireError(x.DeleteUser(h.del))}
+		} else {
+			h.deleted = abi.DeleteUserResponse{Error: plugin.WireError(unsupported)}
+		}
+		return &h.deleted, nil
+	case abi.OpCodeListGroups:
+		if err := plugin.Decode(payload, &h.groups); err != nil {
+			return nil, err
+		}
+		x, ok := h.s.(GroupLister)
+		if !ok {
+			h.listed = abi.ListGroupsResponse{Error: plugin.WireError(unsupported)}
+			return &h.listed, nil
+		}
+		resp, err := x.ListGroups(h.groups)
+		if err != nil {
+			resp = abi.ListGroupsResponse{Error: plugin.WireError(err)}
+		}
+		h.listed = resp
+		return &h.listed, nil
 	}
+	// A user-store operation newer than this SDK.
+	return nil, plugin.ErrUnsupported.WithMessage("unknown user store operation " + op.String())
 }
 
 // userResponse answers an operation returning a user.
-func userResponse(u abi.User, err error) *abi.UserResponse {
+func (h *storeHandler) userResponse(u abi.User, err error) *abi.UserResponse {
 	if err != nil {
-		return &abi.UserResponse{Error: plugin.WireError(err)}
+		h.user = abi.UserResponse{Error: plugin.WireError(err)}
+	} else {
+		h.user = abi.UserResponse{User: u}
 	}
-	return &abi.UserResponse{User: u}
+	return &h.user
 }

@@ -557,10 +557,17 @@ func emitDecodeField(p func(string, ...any), f field) {
 	case kAlias:
 		p("\t\t\t%s, i, err = d.readAlias(j, end, typ)\n", x)
 	case kStrings:
+		// Repeated fields and maps are sized from the run of their
+		// elements on the wire (decoder.run) when their first element is
+		// met: one allocation instead of one per doubling. The key of
+		// that element spans [i, j).
+		p("\t\t\tif %s == nil {\n\t\t\t\t%s = make([]string, 0, d.run(i, j, end))\n\t\t\t}\n", x, x)
 		p("\t\t\ti, err = d.readStrings(&%s, j, end, typ)\n", x)
 	case kStringMap:
+		p("\t\t\tif %s == nil {\n\t\t\t\t%s = make(map[string]string, d.run(i, j, end))\n\t\t\t}\n", x, x)
 		p("\t\t\ti, err = d.readStringMap(&%s, j, end, typ)\n", x)
 	case kStringsMap:
+		p("\t\t\tif %s == nil {\n\t\t\t\t%s = d.makeStringsMap(i, j, end)\n\t\t\t}\n", x, x)
 		p("\t\t\ti, err = d.readStringsMap(&%s, j, end, typ)\n", x)
 	case kJSONMap:
 		p("\t\t\ti, err = d.readJSONMap(&%s, j, end, typ)\n", x)
@@ -571,6 +578,7 @@ func emitDecodeField(p func(string, ...any), f field) {
 		p("\t\t\tvar s int\n\t\t\tif s, i, err = d.readSpan(j, end, typ); err == nil {\n")
 		p("\t\t\t\t%s = %s{}\n\t\t\t\terr = %s.decodeWire(d, s, i, depth+1)\n\t\t\t}\n", x, f.elem, x)
 	case kMessages:
+		p("\t\t\tif %s == nil {\n\t\t\t\t%s = make([]%s, 0, d.run(i, j, end))\n\t\t\t}\n", x, x, f.elem)
 		p("\t\t\tvar s int\n\t\t\tif len(%s) >= MaxElements {\n\t\t\t\terr = tooMany()\n", x)
 		p("\t\t\t} else if s, i, err = d.readSpan(j, end, typ); err == nil {\n")
 		p("\t\t\t\t%s = append(%s, %s{})\n\t\t\t\terr = %s[len(%s)-1].decodeWire(d, s, i, depth+1)\n\t\t\t}\n", x, x, f.elem, x, x)
