@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"maps"
+	"slices"
 	"strings"
 )
 
@@ -33,12 +35,13 @@ func (w *slogWriter) Write(p []byte) (int, error) {
 		}
 		msg, _ := rec["@message"].(string)
 		level, _ := rec["@level"].(string)
+		// In key order, so that the same record always logs the same line.
 		attrs := make([]slog.Attr, 0, len(rec))
-		for k, v := range rec {
+		for _, k := range slices.Sorted(maps.Keys(rec)) {
 			if strings.HasPrefix(k, "@") && k != "@module" {
 				continue
 			}
-			attrs = append(attrs, slog.Any(k, v))
+			attrs = append(attrs, slog.Any(k, rec[k]))
 		}
 		w.log.LogAttrs(context.Background(), slogLevel(level), truncate(msg), attrs...)
 	}
