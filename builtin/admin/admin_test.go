@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -21,6 +22,7 @@ import (
 	"github.com/latchid/latch/kernel/event"
 	"github.com/latchid/latch/kernel/keys"
 	"github.com/latchid/latch/kernel/password"
+	"github.com/latchid/latch/kernel/provision"
 	"github.com/latchid/latch/kernel/secret"
 	"github.com/latchid/latch/kernel/store"
 	"github.com/latchid/latch/kernel/store/sqlite/sqlitetest"
@@ -474,6 +476,17 @@ func TestGroupsAndRoles(t *testing.T) {
 	}
 	if r = e.call("POST", "/api/admin/v1/groups", map[string]any{"name": "ops"}); r.status != 409 {
 		t.Fatalf("duplicate group: %d %s", r.status, r.body)
+	}
+	// Deleting the group names its former members in the event, for
+	// provisioners' rules.
+	if r = e.call("DELETE", "/api/admin/v1/groups/"+ops, nil); r.status != 204 {
+		t.Fatalf("deleting the group: %d %s", r.status, r.body)
+	}
+	e.audit.mu.Lock()
+	last := e.audit.events[len(e.audit.events)-1]
+	e.audit.mu.Unlock()
+	if ms, _ := last.Detail[provision.DetailMembers].([]string); last.Action != event.GroupDelete || !slices.Equal(ms, []string{alice}) {
+		t.Fatalf("last event %s %v, want group.delete naming alice", last.Action, last.Detail)
 	}
 }
 

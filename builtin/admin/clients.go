@@ -1,12 +1,14 @@
 package admin
 
 import (
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/url"
 	"slices"
 	"time"
 
+	"github.com/go-jose/go-jose/v4"
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/latchid/latch/builtin/login"
@@ -24,7 +26,7 @@ import (
 const minClientSecretLen = config.MinClientSecretLength
 
 // Token endpoint authentication methods (OpenID Connect Core section 9).
-var authMethods = []string{"client_secret_basic", "client_secret_post", "client_secret_jwt", "private_key_jwt", "tls_client_auth", "none"}
+var authMethods = []string{"client_secret_basic", "client_secret_post", "client_secret_jwt", "private_key_jwt", "tls_client_auth", "self_signed_tls_client_auth", "none"}
 
 type clientJSON struct {
 	ID                      string         `json:"id"`
@@ -371,9 +373,15 @@ func (a *API) rotateClientSecret(c *fiber.Ctx) error {
 
 // checkClientSettings validates the protocol settings other front doors
 // read, so a mistake is refused when it is written, not at the next
-// login: settings.saml (a SAML service provider) and
-// settings.authentication (the application's login flow).
+// login: settings.saml (a SAML service provider),
+// settings.authentication (the application's login flow), and the
+// certificates of a self_signed_tls_client_auth client.
 func checkClientSettings(cl store.Client) error {
+	if cl.TokenEndpointAuthMethod == "self_signed_tls_client_auth" {
+		if err := checkSelfSignedCerts(cl.Settings); err != nil {
+			return err
+		}
+	}
 	if raw, ok := cl.Settings["saml"]; ok {
 		if _, err := saml.DecodeSPConfig(cl.ClientID, raw); err != nil {
 			return invalid("settings.saml", "%v", err)
@@ -385,4 +393,33 @@ func checkClientSettings(cl store.Client) error {
 		}
 	}
 	return nil
+}
+
+// checkSelfSignedCerts checks that a self_signed_tls_client_auth client
+// registers its certificates (RFC 8705 section 2.2): settings.jwks_uri, or
+// settings.jwks with at least one key that carries its certificate in x5c
+// or its thumbprint in x5t#S256.
+func checkSelfSignedCerts(settings map[string]any) error {
+	raw, hasSet := settings["jwks"]
+	uri, _ := settings["jwks_uri"].(string)
+	switch {
+	case hasSet == (uri != ""):
+		return invalid("settings.jwks", "self_signed_tls_client_auth needs settings.jwks or settings.jwks_uri, not both")
+	case !hasSet:
+		return nil
+	}
+	b, err := json.Marshal(raw)
+	if err != nil {
+		return invalid("settings.jwks", "must be a JWK Set")
+	}
+	var set jose.JSONWebKeySet
+	if err := json.Unmarshal(b, &set); err != nil {
+		return invalid("settings.jwks", "must be a JWK Set: %v", err)
+	}
+	for _, k := range set.Keys {
+		if len(k.Certificates) > 0 || len(k.CertificateThumbprintSHA256) > 0 {
+			return nil
+		}
+	}
+	return invalid("settings.jwks", "self_signed_tls_client_auth needs a key with its certificate in x5c or x5t#S256")
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/latchid/latch/kernel/event"
+	"github.com/latchid/latch/kernel/provision"
 	"github.com/latchid/latch/kernel/store"
 )
 
@@ -144,10 +145,16 @@ func (a *API) updateGroup(c *fiber.Ctx) error {
 func (a *API) deleteGroup(c *fiber.Ctx) error {
 	t := tenantOf(c)
 	id := c.Params("id")
+	// The members go with the group: the event names them, for the
+	// provisioners whose rules depend on membership.
+	former, err := provision.FormerMembers(c.UserContext(), a.d.Store, t.ID, id)
+	if err != nil {
+		return storeError("group", err)
+	}
 	if err := a.d.Store.DeleteGroup(c.UserContext(), t.ID, id); err != nil {
 		return storeError("group", err)
 	}
-	a.audit(c, t.ID, event.GroupDelete, "group:"+id, store.OutcomeSuccess, nil)
+	a.audit(c, t.ID, event.GroupDelete, "group:"+id, store.OutcomeSuccess, former)
 	return c.SendStatus(fiber.StatusNoContent)
 }
 
@@ -174,6 +181,12 @@ func (a *API) listGroupMembers(c *fiber.Ctx) error {
 func (a *API) addGroupMember(c *fiber.Ctx) error {
 	t := tenantOf(c)
 	gid, uid := c.Params("id"), c.Params("user")
+	if _, err := a.d.Store.GetGroup(c.UserContext(), t.ID, gid); err != nil {
+		return storeError("group", err)
+	}
+	if err := a.attachTo(c, uid); err != nil {
+		return err
+	}
 	if err := a.d.Store.AddGroupMember(c.UserContext(), t.ID, gid, uid); err != nil {
 		return storeError("group or user", err)
 	}

@@ -53,8 +53,8 @@ func toLinkJSON(l store.Link) linkJSON {
 func (a *API) listUserLinks(c *fiber.Ctx) error {
 	t := tenantOf(c)
 	ctx := c.UserContext()
-	if _, err := a.d.Store.GetUser(ctx, t.ID, c.Params("id")); err != nil {
-		return storeError("user", err)
+	if err := a.checkUser(c, c.Params("id")); err != nil {
+		return err
 	}
 	ls, err := a.d.Store.ListLinks(ctx, t.ID, c.Params("id"))
 	if err != nil {
@@ -88,6 +88,9 @@ func (a *API) createUserLink(c *fiber.Ctx) error {
 		return err
 	}
 	if err := checkEmail("email", in.Email); err != nil {
+		return err
+	}
+	if err := a.attachTo(c, c.Params("id")); err != nil {
 		return err
 	}
 	l, err := a.d.Store.CreateLink(c.UserContext(), store.Link{

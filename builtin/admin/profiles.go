@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"errors"
 	"maps"
 	"slices"
 
@@ -46,13 +47,32 @@ func withoutProfiles(attrs map[string]any) map[string]any {
 	return out
 }
 
-// profileUser loads a database user for the profile routes; users of user
-// store domains keep no profiles in Latch.
-func (a *API) profileUser(c *fiber.Ctx) (store.User, error) {
-	if m, ok := a.dirOwns(c, c.Params("id")); ok {
-		return store.User{}, fault.New(fault.CodeUnsupported, "users of user store domain "+m.Domain+" have no profiles in Latch")
+// profileUser loads the database record of the user for the profile
+// routes. A user of a user store domain keeps its profiles on its shadow
+// record: a write creates the shadow when the user has none yet, a read
+// of a user without one finds no profiles.
+func (a *API) profileUser(c *fiber.Ctx, write bool) (store.User, error) {
+	id := c.Params("id")
+	if _, ok := a.dirOwns(c, id); ok {
+		if write {
+			if err := a.attachTo(c, id); err != nil {
+				return store.User{}, err
+			}
+		} else {
+			if err := a.checkUser(c, id); err != nil {
+				return store.User{}, err
+			}
+			u, err := a.d.Store.GetUser(c.UserContext(), tenantOf(c).ID, id)
+			if errors.Is(err, store.ErrNotFound) {
+				return store.User{ID: id}, nil
+			}
+			if err != nil {
+				return store.User{}, storeError("user", err)
+			}
+			return u, nil
+		}
 	}
-	u, err := a.d.Store.GetUser(c.UserContext(), tenantOf(c).ID, c.Params("id"))
+	u, err := a.d.Store.GetUser(c.UserContext(), tenantOf(c).ID, id)
 	if err != nil {
 		return store.User{}, storeError("user", err)
 	}
@@ -61,7 +81,7 @@ func (a *API) profileUser(c *fiber.Ctx) (store.User, error) {
 
 // listUserProfiles serves GET /users/{id}/profiles.
 func (a *API) listUserProfiles(c *fiber.Ctx) error {
-	u, err := a.profileUser(c)
+	u, err := a.profileUser(c, false)
 	if err != nil {
 		return err
 	}
@@ -87,7 +107,7 @@ func (a *API) putUserProfile(c *fiber.Ctx) error {
 	if err := checkAttributes("claims", in); err != nil {
 		return err
 	}
-	u, err := a.profileUser(c)
+	u, err := a.profileUser(c, true)
 	if err != nil {
 		return err
 	}
@@ -101,7 +121,7 @@ func (a *API) putUserProfile(c *fiber.Ctx) error {
 
 // deleteUserProfile serves DELETE /users/{id}/profiles/{profile}.
 func (a *API) deleteUserProfile(c *fiber.Ctx) error {
-	u, err := a.profileUser(c)
+	u, err := a.profileUser(c, false)
 	if err != nil {
 		return err
 	}

@@ -135,6 +135,11 @@ func (a *API) assignRole(kind string) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		t := tenantOf(c)
 		rid, sid := c.Params("id"), c.Params("subject")
+		if kind == store.SubjectUser {
+			if err := a.attachTo(c, sid); err != nil {
+				return err
+			}
+		}
 		if err := a.d.Store.AssignRole(c.UserContext(), t.ID, rid, kind, sid); err != nil {
 			return storeError("role or "+kind, err)
 		}

@@ -373,6 +373,14 @@ func (a *API) listUserGroups(c *fiber.Ctx) error {
 			m, _ := a.d.Directory.Owns(t.Name, g.ID)
 			out[i] = groupJSON{ID: g.ID, Name: g.Name, Description: g.Description, Domain: m.Domain}
 		}
+		// The database's groups the user's shadow belongs to.
+		gs, err := a.d.Store.ListUserGroups(ctx, t.ID, c.Params("id"))
+		if err != nil {
+			return storeError("group", err)
+		}
+		for _, g := range gs {
+			out = append(out, toGroupJSON(g))
+		}
 		return c.JSON(newList(out, ""))
 	}
 	if _, err := a.d.Store.GetUser(ctx, t.ID, c.Params("id")); err != nil {
@@ -392,8 +400,8 @@ func (a *API) listUserGroups(c *fiber.Ctx) error {
 func (a *API) listUserRoles(c *fiber.Ctx) error {
 	t := tenantOf(c)
 	ctx := c.UserContext()
-	if _, err := a.d.Store.GetUser(ctx, t.ID, c.Params("id")); err != nil {
-		return storeError("user", err)
+	if err := a.checkUser(c, c.Params("id")); err != nil {
+		return err
 	}
 	rs, err := a.d.Store.ListEffectiveUserRoles(ctx, t.ID, c.Params("id"))
 	if err != nil {

@@ -36,6 +36,10 @@ type Directory interface {
 	CreateUser(ctx context.Context, tenant, domain string, req abi.CreateUserRequest) (abi.User, error)
 	UpdateUser(ctx context.Context, tenant string, req abi.UpdateUserRequest) (abi.User, error)
 	DeleteUser(ctx context.Context, tenant, id string) error
+	// EnsureShadow gives a directory user the database record that roles,
+	// group memberships, profiles and links attach to (creating it before
+	// the user's first login); an unknown user is userstore.ErrNotFound.
+	EnsureShadow(ctx context.Context, tenant, id string) error
 }
 
 // dirCursor marks a listing cursor that continues in the directory's
@@ -84,6 +88,36 @@ func (a *API) dirOwns(c *fiber.Ctx, id string) (router.Member, bool) {
 		return router.Member{}, false
 	}
 	return a.d.Directory.Owns(tenantOf(c).Name, id)
+}
+
+// attachTo prepares the user id of the request for data kept in the
+// database (a role, a group membership, a profile, a link): a directory
+// user gets its shadow record, created on demand. Database users need
+// nothing.
+func (a *API) attachTo(c *fiber.Ctx, id string) error {
+	if _, ok := a.dirOwns(c, id); !ok {
+		return nil
+	}
+	if err := a.d.Directory.EnsureShadow(c.UserContext(), tenantOf(c).Name, id); err != nil {
+		return dirError("user", err)
+	}
+	return nil
+}
+
+// checkUser answers not found unless the user id of the request names a
+// user of the tenant: a database user, or a directory user (who may have
+// no shadow record yet).
+func (a *API) checkUser(c *fiber.Ctx, id string) error {
+	if _, ok := a.dirOwns(c, id); ok {
+		if _, err := a.d.Directory.GetUser(c.UserContext(), tenantOf(c).Name, id); err != nil {
+			return dirError("user", err)
+		}
+		return nil
+	}
+	if _, err := a.d.Store.GetUser(c.UserContext(), tenantOf(c).ID, id); err != nil {
+		return storeError("user", err)
+	}
+	return nil
 }
 
 // dirUserJSON shows a directory user. Directory stores keep no timestamps

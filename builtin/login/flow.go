@@ -79,6 +79,10 @@ type flow struct {
 	// NeedHuman asks for the CAPTCHA before more credentials are checked
 	// (protect.go).
 	NeedHuman bool `json:"need_human,omitempty"`
+	// Attributes are the user attributes the completed flow releases
+	// from a federated attribute step (attributes.go); nil when the
+	// attribute step was local.
+	Attributes map[string]any `json:"attributes,omitempty"`
 }
 
 func (s *Service) loadFlow(ctx context.Context, tenantID, id string) (*flow, error) {
@@ -391,7 +395,7 @@ func (s *Service) runStep(c *fiber.Ctx, t Tenant, pg Page, f *flow, csrf string,
 	f.History = append(f.History, adaptive.Entry{
 		Kind: adaptive.EntryStep, Step: f.Step, Success: true, Authenticator: authenticatorID(inst),
 		IDP:     optionIDP(s.options(t), inst),
-		Subject: &adaptive.Subject{ID: resp.Subject, Username: f.Username, UserStoreDomain: userStore},
+		Subject: stepSubject(resp, f.Username, userStore),
 	})
 	f.Authenticator, f.State = inst.Name(), nil
 	return s.advance(c, t, pg, f, true)

@@ -376,6 +376,10 @@ func (s *Service) startSession(c *fiber.Ctx, t Tenant, f *flow) (store.Session, 
 	if limit := now.Add(s.d.SessionLifetime); expires.After(limit) {
 		expires = limit
 	}
+	data := map[string]any{dataSecretHash: hex.EncodeToString(sum[:]), "username": f.Username}
+	if f.Attributes != nil {
+		data[DataAttributes] = f.Attributes
+	}
 	sess, err := s.d.Store.CreateSession(ctx, store.Session{
 		ID:         uuid.NewString(),
 		TenantID:   t.ID,
@@ -385,7 +389,7 @@ func (s *Service) startSession(c *fiber.Ctx, t Tenant, f *flow) (store.Session, 
 		AMR:        f.AMR,
 		IP:         c.IP(),
 		UserAgent:  truncate(c.Get(fiber.HeaderUserAgent), 512),
-		Data:       map[string]any{dataSecretHash: hex.EncodeToString(sum[:]), "username": f.Username},
+		Data:       data,
 		CreatedAt:  now,
 		LastSeenAt: now,
 		ExpiresAt:  expires,

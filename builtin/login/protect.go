@@ -352,7 +352,7 @@ func (s *Service) stepUp(c *fiber.Ctx, t Tenant, f *flow) error {
 	if u, err := s.d.Store.GetUser(c.UserContext(), t.ID, sess.UserID); err == nil {
 		f.Username = u.Username
 	}
-	f.History = append(f.History, adaptive.Entry{Kind: adaptive.EntryStep, Step: 1, Success: true, Subject: &adaptive.Subject{ID: sess.UserID, Username: f.Username}})
+	f.History = append(f.History, adaptive.Entry{Kind: adaptive.EntryStep, Step: 1, Success: true, Subject: sessionSubject(sess, f.Username)})
 	s.publish(c, t.ID, event.Ref("user", sess.UserID), ActionLogin, "step_up", map[string]any{"from_acr": sess.ACR, "acr_values": f.ACRValues})
 	return nil
 }

@@ -209,7 +209,7 @@ func (s *Service) decide(c *fiber.Ctx, t Tenant, f *flow) (adaptive.Decision, er
 			n := done + 1
 			return adaptive.Decision{Kind: adaptive.DecisionExecuteStep, Step: &adaptive.StepDecision{Number: n, Options: s.authOptions(t, fc.Steps[n-1].Options)}}, nil
 		}
-		return adaptive.Decision{Kind: adaptive.DecisionComplete}, nil
+		return adaptive.Decision{Kind: adaptive.DecisionComplete, AttributeSubject: attributeSubject(f.History, fc.Steps)}, nil
 	}
 	sc, err := s.compiled(fc, appName)
 	if err != nil {
@@ -291,6 +291,7 @@ func (s *Service) advance(c *fiber.Ctx, t Tenant, pg Page, f *flow, replace bool
 	case adaptive.DecisionPrompt:
 		f.Prompt = dec.Prompt
 	case adaptive.DecisionComplete:
+		f.Attributes = releasedAttributes(dec.AttributeSubject)
 		if dec.Subject != nil && dec.Subject.ID != "" {
 			f.Subject = dec.Subject.ID
 			if dec.Subject.Username != "" {

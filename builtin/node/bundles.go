@@ -26,6 +26,7 @@ import (
 	"github.com/latchid/latch/kernel/plugin/native"
 	"github.com/latchid/latch/kernel/secret"
 	"github.com/latchid/latch/kernel/store"
+	"github.com/latchid/latch/kernel/userstore/router"
 	"github.com/latchid/latch/kernel/wasmhost"
 )
 
@@ -301,18 +302,16 @@ func (b *bundleSet) loadModule(ctx context.Context, id string, bd *bundle.Bundle
 		}
 	}
 	services, err := plugin.NewHostCalls(plugin.HostOptions{
-		Plugin:  bd.Manifest.Name, // the key-value space outlives versions
-		Grants:  grants,
-		Logger:  b.n.log,
-		KV:      b.n.store,
-		Tenants: b.n.store,
-		Audit:   b.n.bus,
-		UserStores: func(_ context.Context, tenant string) []*extension.Instance {
-			return b.ext.Enabled(tenant, extension.KindUserStore)
-		},
-		HTTP:    plugin.HTTPOptions{Hosts: bd.Manifest.Hosts()},
-		Secrets: secretValues(rec, grants),
-		Box:     b.manager.Box,
+		Plugin:    bd.Manifest.Name, // the key-value space outlives versions
+		Grants:    grants,
+		Logger:    b.n.log,
+		KV:        b.n.store,
+		Tenants:   b.n.store,
+		Audit:     b.n.bus,
+		Directory: func() *router.Router { return b.ext.directory },
+		HTTP:      plugin.HTTPOptions{Hosts: bd.Manifest.Hosts()},
+		Secrets:   secretValues(rec, grants),
+		Box:       b.manager.Box,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("host services: %w", err)

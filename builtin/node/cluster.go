@@ -9,7 +9,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/latchid/latch/builtin/cache"
+	claimsdialect "github.com/latchid/latch/builtin/claims/dialect"
 	"github.com/latchid/latch/builtin/gateway"
+	"github.com/latchid/latch/builtin/oauth"
 	throttleredis "github.com/latchid/latch/builtin/throttle/redis"
 	"github.com/latchid/latch/kernel/notify"
 	"github.com/latchid/latch/kernel/store"
@@ -81,15 +83,21 @@ func (n *Node) openCluster(ctx context.Context, raw store.Store) (err error) {
 		return fmt.Errorf("opening the shared cache: %w", err)
 	}
 	n.cache = c
+	n.dialects = claimsdialect.NewCache()
+	n.directory = oauth.NewDirectory()
 	n.store = &announcingStore{Store: n.store, n: n}
 	return nil
 }
 
 // withCache adds the shared cache to the extensions' dependencies, for
-// throttle.redis instances configured without an address of their own.
+// throttle.redis instances configured without an address of their own,
+// and the node's cache of claim dialect tables, for claims.dialect.
 func (n *Node) withCache(deps map[string]any) map[string]any {
 	if n.cache != nil {
 		deps[throttleredis.DepClient] = n.cache
+	}
+	if n.dialects != nil {
+		deps[claimsdialect.DepCache] = n.dialects
 	}
 	return deps
 }
@@ -126,7 +134,9 @@ func (n *Node) announce(ctx context.Context, c notify.Change) {
 }
 
 // followChanges subscribes the node's caches to the change bus: signing
-// keys, SAML service providers, gateway deny policies and plugin bundles.
+// keys, SAML service providers, claim dialect tables, the oauth
+// provider's tenants and clients, gateway deny policies and plugin
+// bundles.
 // forgetSP drops a tenant's cached service providers ("" all of them); it
 // and gw may be nil when the role is off.
 func (n *Node) followChanges(forgetSP func(tenantID string), gw interface{ ReloadDeny(context.Context) error }) {
@@ -153,6 +163,35 @@ func (n *Node) followChanges(forgetSP func(tenantID string), gw interface{ Reloa
 	}
 	subscribe(notify.TopicKeys, keys)
 	subscribe(notify.TopicTenants, keys)
+	if n.dialects != nil {
+		d := n.dialects
+		dialects := func(_ context.Context, c notify.Change) {
+			if c.Resync || c.Key == "" {
+				d.ForgetAll()
+				return
+			}
+			d.Forget(c.Key)
+		}
+		subscribe(notify.TopicClaimDialects, dialects)
+		subscribe(notify.TopicTenants, dialects) // renamed or deleted
+	}
+	// The oauth provider's tenants and clients; a write on this node has
+	// dropped them already (announcingStore), so this is for the others.
+	dir := n.directory
+	subscribe(notify.TopicClients, func(_ context.Context, c notify.Change) {
+		if c.Resync {
+			dir.ForgetClients("")
+			return
+		}
+		dir.ForgetClients(c.Key)
+	})
+	subscribe(notify.TopicTenants, func(_ context.Context, c notify.Change) {
+		if c.Resync {
+			dir.ForgetTenant("")
+			return
+		}
+		dir.ForgetTenant(c.Key)
+	})
 	if forgetSP != nil {
 		sp := func(_ context.Context, c notify.Change) {
 			if c.Resync {
@@ -216,8 +255,12 @@ func (n *Node) closeCluster() {
 
 // announcingStore publishes a change notification after each committed
 // write of something nodes cache: clients (and the flows and scripts in
-// their settings), versioned flows, tenants, signing keys, plugin bundles
-// and the gateway's deny policies and subscriptions. Every writer (the admin API, the CLI's
+// their settings), versioned flows, tenants, signing keys, claim dialect
+// tables, plugin bundles and the gateway's deny policies and
+// subscriptions. Claim dialect tables, and the tenants and clients the
+// oauth provider caches, are also dropped from this node's caches before
+// the write returns, so the next request here sees the change without
+// waiting for the bus. Every writer (the admin API, the CLI's
 // commands run on a node, dynamic client registration, the key manager)
 // goes through it, so none can forget to announce.
 type announcingStore struct {
@@ -228,6 +271,7 @@ type announcingStore struct {
 func (s *announcingStore) CreateTenant(ctx context.Context, t store.Tenant) (store.Tenant, error) {
 	out, err := s.Store.CreateTenant(ctx, t)
 	if err == nil {
+		s.n.directory.ForgetTenant(out.ID)
 		s.n.announce(ctx, notify.Change{Topic: notify.TopicTenants, Key: out.ID})
 	}
 	return out, err
@@ -236,6 +280,8 @@ func (s *announcingStore) CreateTenant(ctx context.Context, t store.Tenant) (sto
 func (s *announcingStore) UpdateTenant(ctx context.Context, t store.Tenant) (store.Tenant, error) {
 	out, err := s.Store.UpdateTenant(ctx, t)
 	if err == nil {
+		s.n.dialects.Forget(out.ID) // cached by name: a rename
+		s.n.directory.ForgetTenant(out.ID)
 		s.n.announce(ctx, notify.Change{Topic: notify.TopicTenants, Key: out.ID})
 	}
 	return out, err
@@ -244,6 +290,8 @@ func (s *announcingStore) UpdateTenant(ctx context.Context, t store.Tenant) (sto
 func (s *announcingStore) DeleteTenant(ctx context.Context, id string) error {
 	err := s.Store.DeleteTenant(ctx, id)
 	if err == nil {
+		s.n.dialects.Forget(id)
+		s.n.directory.ForgetTenant(id)
 		s.n.announce(ctx, notify.Change{Topic: notify.TopicTenants, Key: id})
 	}
 	return err
@@ -252,6 +300,7 @@ func (s *announcingStore) DeleteTenant(ctx context.Context, id string) error {
 func (s *announcingStore) CreateClient(ctx context.Context, c store.Client) (store.Client, error) {
 	out, err := s.Store.CreateClient(ctx, c)
 	if err == nil {
+		s.n.directory.ForgetClients(out.TenantID)
 		s.n.announce(ctx, notify.Change{Topic: notify.TopicClients, Key: out.TenantID})
 	}
 	return out, err
@@ -260,6 +309,7 @@ func (s *announcingStore) CreateClient(ctx context.Context, c store.Client) (sto
 func (s *announcingStore) UpdateClient(ctx context.Context, c store.Client) (store.Client, error) {
 	out, err := s.Store.UpdateClient(ctx, c)
 	if err == nil {
+		s.n.directory.ForgetClients(out.TenantID)
 		s.n.announce(ctx, notify.Change{Topic: notify.TopicClients, Key: out.TenantID})
 	}
 	return out, err
@@ -268,6 +318,7 @@ func (s *announcingStore) UpdateClient(ctx context.Context, c store.Client) (sto
 func (s *announcingStore) DeleteClient(ctx context.Context, tenantID, id string) error {
 	err := s.Store.DeleteClient(ctx, tenantID, id)
 	if err == nil {
+		s.n.directory.ForgetClients(tenantID)
 		s.n.announce(ctx, notify.Change{Topic: notify.TopicClients, Key: tenantID})
 	}
 	return err
@@ -351,6 +402,45 @@ func (s *announcingStore) KVDelete(ctx context.Context, plugin, tenantID, key st
 		s.n.announce(ctx, notify.Change{Topic: notify.TopicDenyPolicies})
 	}
 	return err
+}
+
+func (s *announcingStore) PutLocalClaim(ctx context.Context, c store.LocalClaim) (store.LocalClaim, error) {
+	out, err := s.Store.PutLocalClaim(ctx, c)
+	if err == nil {
+		s.claimsChanged(ctx, c.TenantID)
+	}
+	return out, err
+}
+
+func (s *announcingStore) DeleteLocalClaim(ctx context.Context, tenantID, uri string) error {
+	err := s.Store.DeleteLocalClaim(ctx, tenantID, uri)
+	if err == nil {
+		s.claimsChanged(ctx, tenantID)
+	}
+	return err
+}
+
+func (s *announcingStore) PutClaimMapping(ctx context.Context, m store.ClaimMapping) (store.ClaimMapping, error) {
+	out, err := s.Store.PutClaimMapping(ctx, m)
+	if err == nil {
+		s.claimsChanged(ctx, m.TenantID)
+	}
+	return out, err
+}
+
+func (s *announcingStore) DeleteClaimMapping(ctx context.Context, tenantID, dialect, claim string) error {
+	err := s.Store.DeleteClaimMapping(ctx, tenantID, dialect, claim)
+	if err == nil {
+		s.claimsChanged(ctx, tenantID)
+	}
+	return err
+}
+
+// claimsChanged drops the tenant's dialect tables here and announces the
+// change to the other nodes.
+func (s *announcingStore) claimsChanged(ctx context.Context, tenantID string) {
+	s.n.dialects.Forget(tenantID)
+	s.n.announce(ctx, notify.Change{Topic: notify.TopicClaimDialects, Key: tenantID})
 }
 
 // DeleteExpiredKV forwards to the wrapped store's optional store.KVPurger.

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	authnsamlfed "github.com/latchid/latch/builtin/authn/samlfed"
 	authnwebauthn "github.com/latchid/latch/builtin/authn/webauthn"
 	authnx509 "github.com/latchid/latch/builtin/authn/x509"
+	"github.com/latchid/latch/builtin/provision/outbox"
 	provscim "github.com/latchid/latch/builtin/provision/scim"
 	throttleredis "github.com/latchid/latch/builtin/throttle/redis"
 	userstoreldap "github.com/latchid/latch/builtin/userstore/ldap"
@@ -32,6 +34,36 @@ type extensions struct {
 	// directory is every tenant's user stores with their domains
 	// (docs/userstores.md).
 	directory *router.Router
+	// rules are the provisioning rules configured on provisioner
+	// instances, by instance name.
+	rules map[string]*outbox.Rules
+}
+
+// provisioningRules returns the rules configured on the instance of that
+// name, or nil.
+func (e *extensions) provisioningRules(name string) *outbox.Rules {
+	return e.rules[name]
+}
+
+// provisioningRules decodes and checks the rules of every configured
+// instance, by instance name.
+func provisioningRules(c config.ExtensionsConfig) (map[string]*outbox.Rules, error) {
+	out := map[string]*outbox.Rules{}
+	for i, in := range c.Instances {
+		if in.Rules == nil {
+			continue
+		}
+		raw, err := json.Marshal(in.Rules)
+		if err != nil {
+			return nil, fmt.Errorf("config key extensions.instances[%d].rules: %w", i, err)
+		}
+		r, err := outbox.ParseRules(raw)
+		if err != nil {
+			return nil, fmt.Errorf("config key extensions.instances[%d].rules: %w", i, err)
+		}
+		out[cmp.Or(in.Name, in.Module)] = r
+	}
+	return out, nil
 }
 
 // Modules lists the modules the node can instantiate.
@@ -94,6 +126,12 @@ func (n *Node) loadExtensions(ctx context.Context, hasher *boundedHasher) error 
 	e.registry.Register(authnx509.Module())
 	e.registry.Register(authnoidcfed.Module())
 	e.registry.Register(authnsamlfed.Module())
+	for _, m := range n.opts.Modules {
+		if _, ok := e.registry.Module(m.ID); ok {
+			return fmt.Errorf("options: module %q is already registered", m.ID)
+		}
+		e.registry.Register(m)
+	}
 	if err := n.loadPlugins(ctx, e.registry); err != nil {
 		return err
 	}
@@ -131,16 +169,29 @@ func (n *Node) loadExtensions(ctx context.Context, hasher *boundedHasher) error 
 			return e.Enabled(tenant, extension.KindUserStore)
 		}),
 	}
+	rules, err := provisioningRules(n.cfg.Extensions)
+	if err != nil {
+		return err
+	}
+	e.rules = rules
+	depMap := n.withCache(deps.Map())
+	depMap[outbox.DepRules] = outbox.RulesFunc(e.provisioningRules)
 	opts := extension.LoadOptions{
 		Logger:     n.log,
 		Metrics:    metrics,
 		Registerer: n.registry,
-		Deps:       n.withCache(deps.Map()),
+		Deps:       depMap,
 		Enablement: enablement(n.cfg.Extensions),
 	}
 	set, err := e.registry.Load(ctx, configs, opts)
 	if err != nil {
 		return fmt.Errorf("loading extensions (config key extensions): %w", err)
+	}
+	for i, in := range n.cfg.Extensions.Instances {
+		if inst, ok := set.Get(cmp.Or(in.Name, in.Module)); ok && in.Rules != nil && inst.Kind() != extension.KindProvisioner {
+			_ = set.Close(ctx)
+			return fmt.Errorf("config key extensions.instances[%d].rules: only provisioner instances take rules; %q is a %s", i, inst.Name(), inst.Kind())
+		}
 	}
 	e.instances.Store(set)
 	n.extensions = e

@@ -20,6 +20,7 @@ import (
 	"github.com/latchid/latch/builtin/adaptive"
 	"github.com/latchid/latch/builtin/admin"
 	"github.com/latchid/latch/builtin/cache"
+	claimsdialect "github.com/latchid/latch/builtin/claims/dialect"
 	"github.com/latchid/latch/builtin/login"
 	"github.com/latchid/latch/builtin/oauth"
 	"github.com/latchid/latch/builtin/saml"
@@ -27,6 +28,7 @@ import (
 	"github.com/latchid/latch/builtin/server"
 	"github.com/latchid/latch/kernel/config"
 	"github.com/latchid/latch/kernel/event"
+	"github.com/latchid/latch/kernel/extension"
 	"github.com/latchid/latch/kernel/keys"
 	"github.com/latchid/latch/kernel/password"
 	"github.com/latchid/latch/kernel/secret"
@@ -52,10 +54,12 @@ type Node struct {
 	hasher     *boundedHasher // user passwords (argon2id, bounded concurrency)
 	wasm       *wasmhost.Host // nil when no plugins are configured
 	server     *server.Server
-	changes    changeBus      // change notifications among the nodes (cluster.go)
-	chMetrics  *changeMetrics // counts the change notifications
-	unfollow   func()         // stops following changes
-	cache      *cache.Redis   // the cluster's shared cache; nil without one
+	changes    changeBus            // change notifications among the nodes (cluster.go)
+	chMetrics  *changeMetrics       // counts the change notifications
+	unfollow   func()               // stops following changes
+	cache      *cache.Redis         // the cluster's shared cache; nil without one
+	dialects   *claimsdialect.Cache // the tenants' claim dialect tables (cluster.go)
+	directory  *oauth.Directory     // the oauth provider's tenants and clients (cluster.go)
 	// queues are the durable queues of plugin provisioners (provisioning.go).
 	queues *provisioning
 }
@@ -67,6 +71,12 @@ type Options struct {
 	Stdout io.Writer
 	// Version is the build's version, recorded in the server.start event.
 	Version string
+	// Modules are extension modules compiled into the program that embeds
+	// the node, registered beside the builtin ones: a Go program that
+	// imports Latch adds its own authenticator, claim mapper or user store
+	// this way and names it in extensions.instances like a builtin. An id
+	// that is already registered makes Open fail.
+	Modules []extension.Module
 }
 
 // OpenStore opens and migrates the configured store.
@@ -182,8 +192,10 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options
 	}
 	provider, err := oauth.New(oauth.Deps{
 		Store: n.store, Keys: n.keys, PublicURL: cfg.PublicURL, Log: log, Audit: n.bus,
-		Login: lg, HMACKey: hmacKey, Extensions: n.extensions, ClientSecretKey: clientSecretKey,
-		MutualTLS: cfg.TLS.ClientCAFile != "" && cfg.TLS.CertFile != "",
+		Login: lg, HMACKey: hmacKey, Extensions: n.extensions, ClientSecretKey: clientSecretKey, Directory: n.directory,
+		MutualTLS:           cfg.TLS.ClientCAFile != "" && cfg.TLS.CertFile != "",
+		SelfSignedMutualTLS: cfg.TLS.SelfSignedClientCerts && cfg.TLS.CertFile != "",
+		DPoPNonceRequired:   cfg.OAuth.DPoPNonceRequired,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("starting the oauth provider: %w", err)
@@ -283,16 +295,17 @@ func (n *Node) openCore(ctx context.Context) (mk []byte, err error) {
 	}
 
 	n.server, err = server.New(server.Config{
-		Listen:          cfg.Listen,
-		CertFile:        cfg.TLS.CertFile,
-		KeyFile:         cfg.TLS.KeyFile,
-		ClientCAFile:    cfg.TLS.ClientCAFile,
-		BodyLimit:       int(cfg.HTTP.BodyLimit),
-		ReadTimeout:     cfg.HTTP.ReadTimeout,
-		WriteTimeout:    cfg.HTTP.WriteTimeout,
-		IdleTimeout:     cfg.HTTP.IdleTimeout,
-		ShutdownTimeout: cfg.HTTP.ShutdownTimeout,
-		TrustedProxies:  cfg.HTTP.TrustedProxies,
+		Listen:                cfg.Listen,
+		CertFile:              cfg.TLS.CertFile,
+		KeyFile:               cfg.TLS.KeyFile,
+		ClientCAFile:          cfg.TLS.ClientCAFile,
+		SelfSignedClientCerts: cfg.TLS.SelfSignedClientCerts,
+		BodyLimit:             int(cfg.HTTP.BodyLimit),
+		ReadTimeout:           cfg.HTTP.ReadTimeout,
+		WriteTimeout:          cfg.HTTP.WriteTimeout,
+		IdleTimeout:           cfg.HTTP.IdleTimeout,
+		ShutdownTimeout:       cfg.HTTP.ShutdownTimeout,
+		TrustedProxies:        cfg.HTTP.TrustedProxies,
 	}, log, n.registry, n.ready)
 	if err != nil {
 		return nil, err

@@ -15,6 +15,7 @@ import (
 	"github.com/latchid/latch/kernel/plugin"
 	"github.com/latchid/latch/kernel/plugin/native"
 	"github.com/latchid/latch/kernel/secret"
+	"github.com/latchid/latch/kernel/userstore/router"
 	"github.com/latchid/latch/kernel/wasmhost"
 )
 
@@ -178,13 +179,13 @@ func (n *Node) pluginServices(p config.PluginConfig) (*plugin.HostCalls, error) 
 		KV:      n.store,
 		Tenants: n.store,
 		Audit:   n.bus,
-		// The user stores are loaded after the plugins, so they are
-		// resolved when a guest asks, not now.
-		UserStores: func(_ context.Context, tenant string) []*extension.Instance {
+		// The user stores and their domains are loaded after the
+		// plugins, so they are resolved when a guest asks, not now.
+		Directory: func() *router.Router {
 			if n.extensions == nil {
 				return nil
 			}
-			return n.extensions.Enabled(tenant, extension.KindUserStore)
+			return n.extensions.directory
 		},
 		HTTP: plugin.HTTPOptions{Hosts: p.HTTPHosts},
 	}

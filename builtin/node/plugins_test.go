@@ -21,7 +21,7 @@ import (
 
 // pinGuest builds kernel/plugin's test guest (three extensions: authn.pin,
 // throttle.always, claims.upper) into dir.
-func pinGuest(t *testing.T, dir string) string {
+func pinGuest(t testing.TB, dir string) string {
 	t.Helper()
 	out := filepath.Join(dir, "pin.wasm")
 	cmd := exec.Command("go", "build", "-buildmode=c-shared", "-o", out, "../../kernel/plugin/testdata/guests/pin")
@@ -36,7 +36,7 @@ func pinGuest(t *testing.T, dir string) string {
 
 // pluginConfig is a node configuration in a fresh data folder, with the
 // compilation cache shared by the test's nodes.
-func pluginConfig(t *testing.T, cache string, plugins ...config.PluginConfig) config.Config {
+func pluginConfig(t testing.TB, cache string, plugins ...config.PluginConfig) config.Config {
 	t.Helper()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "latch.yaml")

@@ -27,9 +27,11 @@ const provisioningReconcile = 2 * time.Second
 // provisioning makes provisioning durable for every provisioner instance
 // that does not queue by itself (plugins, such as the webhook): the node
 // runs an outbox for it (package builtin/provision/outbox), fed from the
-// audit log, named after the instance. Instances that implement
-// provision.Queue (provision.scim) run their own. It also lists every
-// queue for the admin API.
+// audit log, named after the instance, applying the rules configured on
+// the instance (extensions.instances[].rules). Instances that implement
+// provision.Queue (provision.scim) run their own and take the same rules
+// through the dependency outbox.DepRules. It also lists every queue for
+// the admin API.
 type provisioning struct {
 	st  store.Store
 	ext *extensions
@@ -128,7 +130,8 @@ func (p *provisioning) reconcile(ctx context.Context) {
 		}
 		o := outbox.New(p.st, instancePusher{p: p, name: name}, outbox.Options{
 			Namespace: provisioningNamespace + name, Name: name,
-			Log: p.log.With(slog.String("provisioner", name)),
+			Rules: p.ext.provisioningRules(name),
+			Log:   p.log.With(slog.String("provisioner", name)),
 		})
 		r, err := outbox.Start(ctx, outbox.NewCapture(p.st, o, false))
 		if err != nil {

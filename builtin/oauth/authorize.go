@@ -372,7 +372,10 @@ func (p *Provider) issueCode(ctx context.Context, c *fiber.Ctx, t tenantInfo, ar
 	id.RequestedAt = f.RequestedAt.Truncate(time.Second)
 	id.AuthenticationContextClassReference = sess.ACR
 	id.AuthenticationMethodsReferences = sess.AMR
-	if id.Extra, err = p.releasedClaims(ctx, t, user, ar.GetGrantedScopes(), clientProfile(ar.GetClient())); err != nil {
+	// A login whose attribute step was federated releases the attributes
+	// the identity provider asserted, not the account's.
+	s.Attributes = login.Attributes(sess)
+	if id.Extra, err = p.releasedClaims(ctx, t, user, s.Attributes, ar.GetGrantedScopes(), clientProfile(ar.GetClient())); err != nil {
 		return p.authorizeError(ctx, c, t, ar, err)
 	}
 	id.Extra["sid"] = sess.ID

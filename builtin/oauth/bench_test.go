@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -24,9 +26,13 @@ func BenchmarkClientCredentials(b *testing.B) {
 	b.ReportAllocs()
 	// Many clients at once, as a loaded server sees them (16 per core).
 	b.SetParallelism(16)
+	var lat latencies
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
+		var mine []time.Duration
+		defer func() { lat.add(mine) }()
 		for pb.Next() {
+			start := time.Now()
 			req, _ := http.NewRequest(http.MethodPost, e.base+oauth.PathToken, strings.NewReader(body))
 			req.Header.Set("Content-Type", formType)
 			req.Header.Set("Authorization", auth)
@@ -44,9 +50,11 @@ func BenchmarkClientCredentials(b *testing.B) {
 				b.Errorf("status %d, err %v", resp.StatusCode, err)
 				return
 			}
+			mine = append(mine, time.Since(start))
 		}
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "tokens/s")
+	lat.report(b)
 }
 
 // BenchmarkIntrospect measures introspection of a valid token over
@@ -58,9 +66,13 @@ func BenchmarkIntrospect(b *testing.B) {
 	body := url.Values{"token": {tok}}.Encode()
 	auth := basic("svc-other", secretB)
 	b.ReportAllocs()
+	var lat latencies
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
+		var mine []time.Duration
+		defer func() { lat.add(mine) }()
 		for pb.Next() {
+			start := time.Now()
 			req, _ := http.NewRequest(http.MethodPost, e.base+oauth.PathIntrospect, strings.NewReader(body))
 			req.Header.Set("Content-Type", formType)
 			req.Header.Set("Authorization", auth)
@@ -78,9 +90,35 @@ func BenchmarkIntrospect(b *testing.B) {
 				b.Errorf("status %d, err %v, active %v", resp.StatusCode, err, m.Active)
 				return
 			}
+			mine = append(mine, time.Since(start))
 		}
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "introspections/s")
+	lat.report(b)
+}
+
+// latencies collects the request times of a parallel benchmark's
+// goroutines, for its p50 and p99.
+type latencies struct {
+	mu  sync.Mutex
+	all []time.Duration
+}
+
+func (l *latencies) add(d []time.Duration) {
+	l.mu.Lock()
+	l.all = append(l.all, d...)
+	l.mu.Unlock()
+}
+
+// report adds p50-ms and p99-ms to b's results.
+func (l *latencies) report(b *testing.B) {
+	if len(l.all) == 0 {
+		return
+	}
+	slices.Sort(l.all)
+	ms := func(q int) float64 { return float64(l.all[len(l.all)*q/100].Microseconds()) / 1000 }
+	b.ReportMetric(ms(50), "p50-ms")
+	b.ReportMetric(ms(99), "p99-ms")
 }
 
 // BenchmarkSignES256 is the crypto limit of BenchmarkClientCredentials:

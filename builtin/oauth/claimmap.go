@@ -8,6 +8,7 @@ import (
 	"github.com/ory/fosite"
 
 	"github.com/latchid/latch/abi"
+	"github.com/latchid/latch/builtin/login"
 	"github.com/latchid/latch/kernel/claims"
 	"github.com/latchid/latch/kernel/extension"
 	"github.com/latchid/latch/kernel/store"
@@ -32,7 +33,14 @@ var protocolClaims = map[string]bool{
 // claims.ClientSettingProfile) reaches the mappers as claims.ProfileClaim,
 // so that the claim dialect mapper builds the claims from that profile of
 // the user.
-func (p *Provider) releasedClaims(ctx context.Context, t tenantInfo, u store.User, scopes fosite.Arguments, profile string) (map[string]any, error) {
+//
+// attrs, when not nil, are the attributes the login released from a
+// federated attribute step (login.Attributes): they replace u's profile
+// and attributes (login.WithAttributes), and the mappers are asked without
+// a subject, so that they translate these claims rather than read the
+// account's from its user store.
+func (p *Provider) releasedClaims(ctx context.Context, t tenantInfo, u store.User, attrs map[string]any, scopes fosite.Arguments, profile string) (map[string]any, error) {
+	u = login.WithAttributes(u, attrs)
 	out := userClaims(u, scopes)
 	if p.d.Extensions == nil {
 		return out, nil
@@ -50,12 +58,16 @@ func (p *Provider) releasedClaims(ctx context.Context, t tenantInfo, u store.Use
 	if profile != "" {
 		cl[claims.ProfileClaim] = profile
 	}
+	subject := u.ID
+	if attrs != nil {
+		subject = ""
+	}
 	for _, inst := range chain {
 		m, ok := extension.As[claims.Mapper](inst)
 		if !ok {
 			continue
 		}
-		req := abi.MapRequest{Tenant: t.name, From: abi.DialectLocal, To: abi.DialectOIDC, Subject: u.ID, Claims: cl}
+		req := abi.MapRequest{Tenant: t.name, From: abi.DialectLocal, To: abi.DialectOIDC, Subject: subject, Claims: cl}
 		if err := extension.Call(ctx, inst, abi.OpMapClaims, func(ctx context.Context) error {
 			mapped, err := claims.Check(m.Map(ctx, req))
 			if err == nil {

@@ -42,6 +42,9 @@ func (p *Provider) authMethods() []string {
 	if p.d.MutualTLS {
 		out = append(out, authMethodTLS)
 	}
+	if p.d.SelfSignedMutualTLS {
+		out = append(out, authMethodSelfSignedTLS)
+	}
 	return out
 }
 
@@ -344,6 +347,9 @@ func (p *Provider) authenticateClient(ctx context.Context, r *http.Request, form
 	}
 	if method == authMethodNone && cl.authMethod == authMethodTLS {
 		return p.authenticateTLS(ctx, cl, info)
+	}
+	if method == authMethodNone && cl.authMethod == authMethodSelfSignedTLS {
+		return p.authenticateSelfSignedTLS(ctx, cl, info)
 	}
 	if cl.authMethod != "" && cl.authMethod != method {
 		info.reason = "client must authenticate with " + cl.authMethod

@@ -7,7 +7,6 @@ import (
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -114,6 +113,13 @@ func assertionForm(raw string, extra ...string) string {
 	return v.Encode()
 }
 
+// TestPrivateKeyJWT covers the edge cases of client assertions (RFC 7523
+// section 3) and of finding the client's keys. The cases a relying party
+// meets (a valid assertion, another key, another audience, an expired
+// one, alg none, a replay, a secret client sending an assertion) run
+// against the live server, with an independent client, in
+// conformance/oidc's TestClientAuthPrivateKeyJWT, and are not repeated
+// here.
 func TestPrivateKeyJWT(t *testing.T) {
 	jwksServer := func(k clientKey) *httptest.Server {
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -125,7 +131,6 @@ func TestPrivateKeyJWT(t *testing.T) {
 	}
 	es := newClientKey(t, jose.ES256, "es-1")
 	ed := newClientKey(t, jose.EdDSA, "ed-1")
-	other := newClientKey(t, jose.ES256, "es-1")
 	edServer := jwksServer(ed)
 
 	for _, allow := range []bool{false, true} {
@@ -146,18 +151,13 @@ func TestPrivateKeyJWT(t *testing.T) {
 			{"issuer as audience", assertionForm(es.sign(t, assertion("pkj", e.base))), "", 200, ""},
 			{"client_id matches", assertionForm(es.sign(t, assertion("pkj", tokenURL)), "client_id", "pkj"), "", 200, ""},
 			{"client_id differs", assertionForm(es.sign(t, assertion("pkj", tokenURL)), "client_id", "pkj-pinned"), "", 401, "invalid_client"},
-			{"wrong key", assertionForm(other.sign(t, assertion("pkj", tokenURL))), "", 401, "invalid_client"},
-			{"wrong audience", assertionForm(es.sign(t, assertion("pkj", "https://elsewhere.example"))), "", 401, "invalid_client"},
-			{"expired", assertionForm(es.sign(t, with(assertion("pkj", tokenURL), "exp", time.Now().Add(-time.Hour).Unix()))), "", 401, "invalid_client"},
 			{"no exp", assertionForm(es.sign(t, with(assertion("pkj", tokenURL), "exp", nil))), "", 401, "invalid_client"},
 			{"exp too far", assertionForm(es.sign(t, with(assertion("pkj", tokenURL), "exp", time.Now().Add(48*time.Hour).Unix()))), "", 401, "invalid_client"},
 			{"no jti", assertionForm(es.sign(t, with(assertion("pkj", tokenURL), "jti", nil))), "", 401, "invalid_client"},
 			{"iss is not sub", assertionForm(es.sign(t, with(assertion("pkj", tokenURL), "iss", "someone"))), "", 401, "invalid_client"},
-			{"alg none", assertionForm(unsigned(assertion("pkj", tokenURL))), "", 401, "invalid_client"},
 			{"HS256 over the public key", assertionForm(hmacSigned(t, mustJSON(t, es.jwks(t)), assertion("pkj", tokenURL))), "", 401, "invalid_client"},
 			{"pinned algorithm differs", assertionForm(es.sign(t, assertion("pkj-pinned", tokenURL))), "", 401, "invalid_client"},
 			{"client_secret_jwt", assertionForm(hmacSigned(t, []byte("0123456789abcdef0123456789abcdef"), assertion("csj", tokenURL))), "", 401, "invalid_client"},
-			{"secret client sends assertion", assertionForm(es.sign(t, assertion("svc-basic", tokenURL))), "", 401, "invalid_client"},
 			{"unknown client", assertionForm(es.sign(t, assertion("nobody", tokenURL))), "", 401, "invalid_client"},
 			{"wrong assertion type", url.Values{"grant_type": {"client_credentials"}, "client_assertion_type": {"urn:x"}, "client_assertion": {es.sign(t, assertion("pkj", tokenURL))}}.Encode(), "", 401, "invalid_client"},
 			{"assertion and basic", assertionForm(es.sign(t, assertion("pkj", tokenURL))), basic("svc-basic", secretA), 400, "invalid_request"},
@@ -197,28 +197,16 @@ func TestPrivateKeyJWT(t *testing.T) {
 		}
 	}
 
-	t.Run("replay", func(t *testing.T) {
+	t.Run("introspection", func(t *testing.T) {
+		// The introspection endpoint accepts the same method.
 		e := newEnv(t)
 		e.addClient(store.Client{ClientID: "pkj", TokenEndpointAuthMethod: "private_key_jwt", Settings: map[string]any{oauth.ClientSettingJWKS: es.jwks(t)}})
-		body := assertionForm(es.sign(t, assertion("pkj", e.base+oauth.PathToken)))
-		if r := e.post(oauth.PathToken, formType, body, ""); r.status != 200 {
-			t.Fatalf("first use: %d %s", r.status, r.body)
-		}
-		checkError(t, e.post(oauth.PathToken, formType, body, ""), 401, "invalid_client")
-		// The introspection endpoint accepts the same method.
 		tok := e.post(oauth.PathToken, formType, assertionForm(es.sign(t, assertion("pkj", e.base+oauth.PathToken))), "").json(t)["access_token"].(string)
 		r := e.post(oauth.PathIntrospect, formType, url.Values{"token": {tok}, "client_assertion_type": {assertionType}, "client_assertion": {es.sign(t, assertion("pkj", e.base+oauth.PathIntrospect))}}.Encode(), "")
 		if r.status != 200 || r.json(t)["active"] != true {
 			t.Fatalf("introspection: %d %s", r.status, r.body)
 		}
 	})
-}
-
-// unsigned is a JWT with alg none.
-func unsigned(claims any) string {
-	b, _ := json.Marshal(claims)
-	enc := base64.RawURLEncoding.EncodeToString
-	return enc([]byte(`{"alg":"none","typ":"JWT"}`)) + "." + enc(b) + "."
 }
 
 // hmacSigned signs claims with HS256 under key.

@@ -111,6 +111,9 @@ type deviceUserRecord struct {
 	AuthTime  time.Time `json:"auth_time,omitzero"`
 	ACR       string    `json:"acr,omitempty"`
 	AMR       []string  `json:"amr,omitempty"`
+	// Attributes are the session's login.Attributes: what a federated
+	// attribute step released.
+	Attributes map[string]any `json:"attrs,omitempty"`
 }
 
 // deviceKey is the store key of a device code: codes are never stored in
@@ -431,6 +434,7 @@ func (p *Provider) decideDevice(ctx context.Context, c *fiber.Ctx, t tenantInfo,
 	if allow {
 		rec.Status, outcome = deviceStatusApproved, event.OutcomeSuccess
 		rec.UserID, rec.SessionID, rec.AuthTime, rec.ACR, rec.AMR = sess.UserID, sess.ID, sess.AuthTime, sess.ACR, sess.AMR
+		rec.Attributes = login.Attributes(sess)
 	}
 	if err := p.putJSON(ctx, t, kindDeviceUser, code, rec.ClientID, rec, tok.CreatedAt, tok.ExpiresAt, true); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
@@ -570,6 +574,7 @@ func (g *deviceCodeGrant) HandleTokenEndpointRequest(ctx context.Context, r fosi
 		return fmt.Errorf("session of type %T is not a Latch session", r.GetSession())
 	}
 	s.Subject, s.Username = usr.ID, usr.Username
+	s.Attributes = user.Attributes
 	s.JWTClaims.Subject = usr.ID
 	s.JWTClaims.JTI = uuid.NewString()
 	s.JWTClaims.Add("client_id", cl.id)
@@ -585,7 +590,7 @@ func (g *deviceCodeGrant) HandleTokenEndpointRequest(ctx context.Context, r fosi
 		id.RequestedAt = dev.RequestedAt.Truncate(time.Second)
 		id.AuthenticationContextClassReference = user.ACR
 		id.AuthenticationMethodsReferences = user.AMR
-		if id.Extra, err = g.p.releasedClaims(ctx, t, usr, r.GetGrantedScopes(), clientProfile(r.GetClient())); err != nil {
+		if id.Extra, err = g.p.releasedClaims(ctx, t, usr, user.Attributes, r.GetGrantedScopes(), clientProfile(r.GetClient())); err != nil {
 			return err
 		}
 		id.Extra["sid"] = user.SessionID

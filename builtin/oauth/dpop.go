@@ -75,6 +75,8 @@ type dpopProof struct {
 	// JTI and IssuedAt come from the proof's claims.
 	JTI      string
 	IssuedAt time.Time
+	// Nonce is the proof's nonce claim, or "" (section 8).
+	Nonce string
 }
 
 // dpopClaims are the claims of a proof (section 4.2).
@@ -144,7 +146,7 @@ func parseDPoPProof(raw, htm, htu, accessToken string, now time.Time) (dpopProof
 	if err != nil {
 		return fail("The DPoP proof's jwk has no thumbprint.")
 	}
-	return dpopProof{JKT: base64.RawURLEncoding.EncodeToString(tp), JTI: c.JTI, IssuedAt: issued}, nil
+	return dpopProof{JKT: base64.RawURLEncoding.EncodeToString(tp), JTI: c.JTI, IssuedAt: issued, Nonce: proofNonce(c.Nonce)}, nil
 }
 
 // sameHTU compares a proof's htu with the request's URL without their
@@ -251,7 +253,8 @@ func jktOf(s *session) string {
 }
 
 // dpopChallenge is the WWW-Authenticate challenge of a DPoP-protected
-// resource (section 7.1).
+// resource (section 7.1); code use_dpop_nonce asks for a nonce (section
+// 9).
 func dpopChallenge(code, desc string) string {
 	v := `DPoP algs="` + strings.Join(dpopAlgorithmNames(), " ") + `"`
 	if code != "" {
@@ -262,8 +265,9 @@ func dpopChallenge(code, desc string) string {
 
 // checkDPoPUse checks the DPoP proof that comes with a bound access token
 // at a resource of this server (section 7.1): method and URL, the
-// token's hash, replay, and the key of the token's cnf.jkt.
-func (p *Provider) checkDPoPUse(ctx context.Context, c *fiber.Ctx, t tenantInfo, path, token, jkt string) error {
+// token's hash, the key of the token's cnf.jkt, the nonce when
+// nonceRequired (section 9; errUseDPoPNonce), and replay.
+func (p *Provider) checkDPoPUse(ctx context.Context, c *fiber.Ctx, t tenantInfo, path, token, jkt string, nonceRequired bool) error {
 	headers := c.Request().Header.PeekAll(headerDPoP)
 	if len(headers) != 1 {
 		return errInvalidDPoPProof.WithHint("Send one DPoP header.")
@@ -274,6 +278,11 @@ func (p *Provider) checkDPoPUse(ctx context.Context, c *fiber.Ctx, t tenantInfo,
 	}
 	if subtle.ConstantTimeCompare([]byte(proof.JKT), []byte(jkt)) != 1 {
 		return errInvalidDPoPProof.WithHint("The DPoP proof's key is not the token's.")
+	}
+	if nonceRequired {
+		if err := p.checkDPoPNonce(c, t, &proof); err != nil {
+			return err
+		}
 	}
 	return p.useDPoPProof(ctx, t, proof)
 }

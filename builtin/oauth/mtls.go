@@ -47,17 +47,33 @@ const (
 	ClientSettingTLSSANEmail = "tls_client_auth_san_email"
 )
 
-// peerCertKey carries the verified client certificate of a request.
-type peerCertKey struct{}
+// peerCertKey carries the verified client certificate of a request;
+// presentedCertKey the certificate the client presented, verified or not.
+type (
+	peerCertKey      struct{}
+	presentedCertKey struct{}
+)
 
 // withPeerCert returns ctx carrying the client certificate of c's TLS
-// connection, when the handshake verified one.
+// connection: as presented, and as verified when the handshake (or the
+// server's listener, with self-signed certificates allowed) verified it.
 func withPeerCert(ctx context.Context, c *fiber.Ctx) context.Context {
 	st := c.Context().TLSConnectionState()
-	if st == nil || len(st.VerifiedChains) == 0 || len(st.VerifiedChains[0]) == 0 {
+	if st == nil || len(st.PeerCertificates) == 0 {
+		return ctx
+	}
+	ctx = context.WithValue(ctx, presentedCertKey{}, st.PeerCertificates[0])
+	if len(st.VerifiedChains) == 0 || len(st.VerifiedChains[0]) == 0 {
 		return ctx
 	}
 	return context.WithValue(ctx, peerCertKey{}, st.VerifiedChains[0][0])
+}
+
+// presentedCert returns the certificate the client presented in the TLS
+// handshake, whose key the handshake proved the client holds, or nil.
+func presentedCert(ctx context.Context) *x509.Certificate {
+	cert, _ := ctx.Value(presentedCertKey{}).(*x509.Certificate)
+	return cert
 }
 
 // peerCert returns the request's verified client certificate, or nil.
@@ -115,15 +131,16 @@ func (p *Provider) authenticateTLS(ctx context.Context, cl *client, info *reques
 }
 
 // bindCertificate binds the tokens about to be issued for ar to the
-// client certificate the client authenticated with (RFC 8705 section 3),
+// client certificate the client authenticated with (tls_client_auth or
+// self_signed_tls_client_auth; RFC 8705 section 3),
 // adding x5t#S256 to the access token's cnf.
 func bindCertificate(ctx context.Context, ar fosite.AccessRequester, info *requestInfo) {
 	sess, ok := ar.GetSession().(*session)
 	if !ok || sess.JWTClaims == nil {
 		return
 	}
-	cert := peerCert(ctx)
-	if info.method != authMethodTLS || cert == nil {
+	cert := presentedCert(ctx)
+	if (info.method != authMethodTLS && info.method != authMethodSelfSignedTLS) || cert == nil {
 		if cnf, ok := sess.JWTClaims.Extra["cnf"].(map[string]any); ok {
 			delete(cnf, cnfX5T)
 			if len(cnf) == 0 {
@@ -156,8 +173,10 @@ func x5tOf(s *session) string {
 }
 
 // certBindingHolds reports whether the request's client certificate is the
-// one a certificate-bound token is bound to (RFC 8705 section 3).
+// one a certificate-bound token is bound to (RFC 8705 section 3). The
+// presented certificate counts, verified or self-signed: the handshake
+// proved the client holds its key, and the thumbprint names it exactly.
 func certBindingHolds(ctx context.Context, x5t string) bool {
-	cert := peerCert(ctx)
+	cert := presentedCert(ctx)
 	return cert != nil && subtle.ConstantTimeCompare([]byte(certThumbprint(cert)), []byte(x5t)) == 1
 }

@@ -181,11 +181,31 @@ type Deps struct {
 	// certificates (tls.client_ca_file): clients may then authenticate
 	// with tls_client_auth and get certificate-bound tokens (RFC 8705).
 	MutualTLS bool
+	// SelfSignedMutualTLS says the node terminates TLS and accepts any
+	// client certificate (tls.self_signed_client_certs): clients may then
+	// authenticate with self_signed_tls_client_auth, with a certificate
+	// they registered in jwks or jwks_uri (RFC 8705 section 2.2), and get
+	// certificate-bound tokens.
+	SelfSignedMutualTLS bool
+	// DPoPNonceRequired makes every tenant's token and UserInfo endpoints
+	// require a nonce of this server in DPoP proofs (RFC 9449 sections 8
+	// and 9); without it, tenants and clients opt in with their
+	// dpop_nonce_required setting. The nonces are MACed with a key
+	// derived from HMACKey, so every node of a cluster accepts them.
+	DPoPNonceRequired bool
 	// ClientSecretKey is the 32-byte key the secrets of client_secret_jwt
 	// clients are sealed under (derive it from the master key with
 	// secret.DeriveKey); every node of a cluster must use the same one.
 	// Nil leaves client_secret_jwt unsupported.
 	ClientSecretKey []byte
+	// Directory caches tenants and clients across requests. Whoever
+	// writes tenants or clients other than through the provider must tell
+	// it (Directory.ForgetClients, Directory.ForgetTenant), on every node
+	// of a cluster; a node does so for its store and its change bus. Nil
+	// gives the provider a cache of its own, which only the provider's own
+	// writes (dynamic client registration) and the entries' one-minute
+	// lifetime keep current.
+	Directory *Directory
 	// Extensions are the node's extension instances; the provider asks it
 	// for each tenant's grant types (extension.KindGrant), which serve
 	// grant_type values this package does not know. Nil serves none.
@@ -199,6 +219,7 @@ type Provider struct {
 	publicURL string
 	oauth2    *fosite.Fosite
 	storage   *storage
+	dir       *Directory
 	signer    *tokenSigner
 	// jwks fetches clients' jwks_uri through the SSRF guard.
 	clientJWKS *jwksFetcher
@@ -273,7 +294,11 @@ func New(d Deps) (*Provider, error) {
 			return nil, fmt.Errorf("creating oauth provider: Deps.ClientSecretKey: %w", err)
 		}
 	}
-	p.storage = &storage{st: d.Store, maxLifetime: d.MaxAccessTokenLifetime}
+	p.dir = d.Directory
+	if p.dir == nil {
+		p.dir = NewDirectory()
+	}
+	p.storage = &storage{st: d.Store, maxLifetime: d.MaxAccessTokenLifetime, dir: p.dir}
 	p.signer = newTokenSigner(d.Keys)
 	p.clientJWKS = newJWKSFetcher(d.AllowPrivateNetworks)
 	p.notifier = safehttp.NewClient(d.AllowPrivateNetworks, backchannelTimeout, maxLogoutReplyBytes)
@@ -355,8 +380,8 @@ func New(d Deps) (*Provider, error) {
 				Config: cfg,
 			},
 		},
-		codeHandler,
-		refreshHandler,
+		ownGrantOnly{codeHandler},
+		ownGrantOnly{refreshHandler},
 		&deviceCodeGrant{
 			p:       p,
 			helper:  accessHelper,
@@ -367,9 +392,9 @@ func New(d Deps) (*Provider, error) {
 		&extensionGrant{grantType: grantTypeTokenExchange, helper: accessHelper, cfg: cfg, decide: p.exchangeToken},
 		&extensionGrant{grantType: grantTypeJWTBearer, helper: accessHelper, cfg: cfg, decide: p.bearerAssertion},
 		&extensionGrant{grantType: grantTypeSAML2Bearer, helper: accessHelper, cfg: cfg, decide: p.samlBearerAssertion},
-		pkceHandler,
-		oidcHandler,
-		&openid.OpenIDConnectRefreshHandler{IDTokenHandleHelper: idHelper, Config: cfg},
+		ownGrantOnly{pkceHandler},
+		ownGrantOnly{oidcHandler},
+		ownGrantOnly{&openid.OpenIDConnectRefreshHandler{IDTokenHandleHelper: idHelper, Config: cfg}},
 		&customGrant{p: p, helper: accessHelper, refresh: strategy, cfg: cfg},
 	}
 	cfg.TokenIntrospectionHandlers = fosite.TokenIntrospectionHandlers{
@@ -431,6 +456,9 @@ type TokenInfo struct {
 	// CertThumbprint is the x5t#S256 of the client certificate a
 	// certificate-bound token is bound to (RFC 8705 section 3), or empty.
 	CertThumbprint string
+	// attributes are the session's Attributes: the user attributes of a
+	// federated attribute step, which UserInfo releases.
+	attributes map[string]any
 }
 
 // HasScope reports whether scope was granted.
@@ -463,16 +491,18 @@ func (p *Provider) ValidateAccessToken(ctx context.Context, tenantID, raw string
 
 // validateAccessToken is ValidateAccessToken for any token, bound or not.
 func (p *Provider) validateAccessToken(ctx context.Context, tenantID, raw string) (TokenInfo, error) {
-	t, err := p.d.Store.GetTenant(ctx, tenantID)
+	t, enabled, err := p.dir.tenant(ctx, tenantID, false, func(ctx context.Context) (store.Tenant, error) {
+		return p.d.Store.GetTenant(ctx, tenantID)
+	}, p.tenantInfo)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return TokenInfo{}, fmt.Errorf("validating access token: unknown tenant: %w", ErrInvalidToken)
 	case err != nil:
 		return TokenInfo{}, fmt.Errorf("validating access token: loading tenant: %w", err)
-	case !t.Enabled:
+	case !enabled:
 		return TokenInfo{}, fmt.Errorf("validating access token: tenant disabled: %w", ErrInvalidToken)
 	}
-	ctx = withTenant(ctx, p.tenantInfo(t))
+	ctx = withTenant(ctx, t)
 	_, ar, err := p.oauth2.IntrospectToken(ctx, raw, fosite.AccessToken, newSession())
 	if err != nil {
 		if errors.Is(err, errStorage) {
@@ -494,6 +524,7 @@ func tokenInfo(ar fosite.Requester) TokenInfo {
 		info.DPoPJKT = jktOf(s)
 		info.CertThumbprint = x5tOf(s)
 		info.Subject = s.Subject
+		info.attributes = s.Attributes
 		info.ExpiresAt = s.GetExpiresAt(fosite.AccessToken)
 		if c := s.JWTClaims; c != nil {
 			info.ID, info.Issuer, info.IssuedAt = c.JTI, c.Issuer, c.IssuedAt

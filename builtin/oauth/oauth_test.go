@@ -68,9 +68,12 @@ type env struct {
 	keys  *keys.Manager
 	audit *auditRecorder
 	p     *oauth.Provider
-	def   store.Tenant
-	acme  store.Tenant
-	http  *http.Client
+	// dir is the provider's cache of tenants and clients: a test that
+	// writes them to st directly tells it, as a node does.
+	dir  *oauth.Directory
+	def  store.Tenant
+	acme store.Tenant
+	http *http.Client
 }
 
 // newEnv serves the provider over a real SQLite store, key manager and
@@ -86,7 +89,7 @@ func newEnv(t testing.TB, opts ...func(*oauth.Deps)) *env {
 	}
 	log := slog.New(slog.DiscardHandler)
 	km := keys.NewManager(st, box, keys.Options{Logger: log})
-	e := &env{t: t, st: st, keys: km, audit: &auditRecorder{}}
+	e := &env{t: t, st: st, keys: km, audit: &auditRecorder{}, dir: oauth.NewDirectory()}
 	for _, tn := range []struct {
 		name string
 		out  *store.Tenant
@@ -140,7 +143,7 @@ func newEnv(t testing.TB, opts ...func(*oauth.Deps)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deps := oauth.Deps{Store: st, Keys: km, PublicURL: e.base + "/", Log: log, Audit: e.audit, Login: lg, HMACKey: testHMACKey}
+	deps := oauth.Deps{Store: st, Keys: km, PublicURL: e.base + "/", Log: log, Audit: e.audit, Login: lg, HMACKey: testHMACKey, Directory: e.dir}
 	for _, o := range opts {
 		o(&deps)
 	}
@@ -838,6 +841,7 @@ func TestValidateAccessToken(t *testing.T) {
 		if _, err := e.st.UpdateClient(ctx, cl); err != nil {
 			t.Fatal(err)
 		}
+		e.dir.ForgetClients(e.def.ID)
 		if _, err := e.p.ValidateAccessToken(ctx, e.def.ID, tok); !errors.Is(err, oauth.ErrInvalidToken) {
 			t.Errorf("got %v, want ErrInvalidToken", err)
 		}

@@ -171,6 +171,15 @@ func (p *Provider) checkMetadata(ctx context.Context, m *clientMetadata) error {
 		if (m.JWKS == nil) == (m.JWKSURI == "") {
 			return bad("private_key_jwt needs jwks or jwks_uri, not both.")
 		}
+	case authMethodSelfSignedTLS:
+		switch {
+		case !p.d.SelfSignedMutualTLS:
+			return bad("The token_endpoint_auth_method %q is not supported.", authMethodSelfSignedTLS)
+		case (m.JWKS == nil) == (m.JWKSURI == ""):
+			return bad("self_signed_tls_client_auth needs jwks or jwks_uri, not both.")
+		case m.JWKS != nil && len(registeredCertThumbprints(m.JWKS.Keys)) == 0:
+			return bad("self_signed_tls_client_auth needs a key with the certificate in x5c (or its x5t#S256) in jwks.")
+		}
 	default:
 		return bad("The token_endpoint_auth_method %q is not supported.", truncate(m.TokenEndpointAuthMethod, 64))
 	}
@@ -298,11 +307,22 @@ func metadataOf(c store.Client, t tenantInfo) clientMetadata {
 	if ks := readClientKeys(c.Settings); ks.set != nil {
 		m.JWKS = ks.set
 	}
-	if !c.Public {
+	if c.SecretHash != "" {
 		zero := int64(0)
 		m.ClientSecretExpiresAt = &zero
 	}
 	return m
+}
+
+// usesSecret reports whether a client authenticating with method needs a
+// client secret. Clients that prove a key or a certificate get none
+// (RFC 7591 §3.2.1: the secret is for clients that authenticate with it).
+func usesSecret(method string) bool {
+	switch method {
+	case authMethodPrivateKeyJWT, authMethodTLS, authMethodSelfSignedTLS:
+		return false
+	}
+	return true
 }
 
 // bearer returns the bearer token of the Authorization header.
@@ -378,7 +398,7 @@ func (p *Provider) register(ctx context.Context, c *fiber.Ctx, t tenantInfo) err
 	cl := store.Client{TenantID: t.id, ClientID: "dyn-" + id, Enabled: true}
 	m.apply(&cl)
 	var sec string
-	if !cl.Public {
+	if !cl.Public && usesSecret(cl.TokenEndpointAuthMethod) {
 		if sec, err = secret.GenerateClientSecret(); err != nil {
 			return p.writeError(c, err)
 		}
@@ -388,6 +408,7 @@ func (p *Provider) register(ctx context.Context, c *fiber.Ctx, t tenantInfo) err
 	if err != nil {
 		return p.writeError(c, errors.Join(errStorage, err))
 	}
+	p.dir.ForgetClients(t.id)
 	if err := p.StoreClientSecret(ctx, created, sec); err != nil {
 		return p.writeError(c, errors.Join(errStorage, err))
 	}
@@ -448,6 +469,7 @@ func (p *Provider) manage(ctx context.Context, c *fiber.Ctx, t tenantInfo) error
 		if err := p.d.Store.DeleteClient(ctx, t.id, cl.ID); err != nil {
 			return p.writeError(c, errors.Join(errStorage, err))
 		}
+		p.dir.ForgetClients(t.id)
 		if err := p.d.Store.DeleteToken(ctx, t.id, kindRegistrationToken, tokenKey(rat)); err != nil && !errors.Is(err, store.ErrNotFound) {
 			p.d.Log.WarnContext(ctx, "deleting registration access token", "err", err)
 		}
@@ -474,10 +496,14 @@ func (p *Provider) manage(ctx context.Context, c *fiber.Ctx, t tenantInfo) error
 		return p.writeError(c, errInvalidClientMetadata.WithHint("A client cannot switch between public and confidential."))
 	}
 	m.apply(&cl)
+	if !cl.Public && cl.SecretHash == "" && usesSecret(cl.TokenEndpointAuthMethod) {
+		return p.writeError(c, errInvalidClientMetadata.WithHint("The client was registered without a secret, so it cannot switch to a secret-based authentication method."))
+	}
 	updated, err := p.d.Store.UpdateClient(ctx, cl)
 	if err != nil {
 		return p.writeError(c, errors.Join(errStorage, err))
 	}
+	p.dir.ForgetClients(t.id)
 	if m.ClientSecret != "" {
 		// The client proved its secret: keep it sealed when the client
 		// now uses client_secret_jwt.

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-jose/go-jose/v4"
 	"golang.org/x/oauth2"
 
 	"github.com/latchid/latch/builtin/oauth"
@@ -109,6 +110,24 @@ func TestDynamicRegistration(t *testing.T) {
 		m := r.json(t)
 		if r.status != http.StatusCreated || m["client_secret"] != nil || m["grant_types"].([]any)[0] != "authorization_code" || m["response_types"].([]any)[0] != "code" {
 			t.Fatalf("register: %d %s", r.status, r.body)
+		}
+	})
+
+	t.Run("key-authenticated client gets no secret", func(t *testing.T) {
+		key := newClientKey(t, jose.ES256, "k1")
+		r := e.registration(http.MethodPost, regURL, iat(), map[string]any{
+			"grant_types": []string{"client_credentials"}, "token_endpoint_auth_method": "private_key_jwt", "jwks": key.jwks(t),
+		})
+		m := r.json(t)
+		if r.status != http.StatusCreated || m["client_secret"] != nil || m["client_secret_expires_at"] != nil {
+			t.Fatalf("register: %d %s", r.status, r.body)
+		}
+		// It cannot later move to a method that needs the secret it never got.
+		r = e.registration(http.MethodPut, m["registration_client_uri"].(string), m["registration_access_token"].(string), map[string]any{
+			"client_id": m["client_id"], "grant_types": []string{"client_credentials"}, "token_endpoint_auth_method": "client_secret_basic",
+		})
+		if r.status != http.StatusBadRequest || r.json(t)["error"] != "invalid_client_metadata" {
+			t.Fatalf("switch to client_secret_basic: %d %s", r.status, r.body)
 		}
 	})
 

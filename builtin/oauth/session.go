@@ -26,6 +26,11 @@ type session struct {
 	// section 10): the code may only be exchanged with a DPoP proof of
 	// that key.
 	CodeJKT string
+	// Attributes are the user attributes the login released from a
+	// federated attribute step (login.Attributes), which UserInfo
+	// releases instead of the account's; nil when the account's own are
+	// released.
+	Attributes map[string]any
 }
 
 // newSession returns an empty session for a request.
@@ -67,7 +72,7 @@ func (s *session) Clone() fosite.Session {
 		Username:  s.Username,
 		Subject:   s.Subject,
 		ExpiresAt: maps.Clone(s.ExpiresAt),
-	}, CodeJKT: s.CodeJKT}
+	}, CodeJKT: s.CodeJKT, Attributes: maps.Clone(s.Attributes)}
 	if s.JWTClaims != nil {
 		cl := *s.JWTClaims
 		cl.Audience = slices.Clone(cl.Audience)

@@ -85,7 +85,7 @@ func (s *tokenSigner) Generate(ctx context.Context, claims jwt.MapClaims, header
 		// RFC 9068 section 2.2.3: no scope claim when no scope was granted.
 		delete(claims, "scope")
 	}
-	payload, err := json.Marshal(map[string]any(claims))
+	payload, err := marshalClaims(claims)
 	if err != nil {
 		return "", "", fmt.Errorf("signing access token: encoding claims: %w", err)
 	}

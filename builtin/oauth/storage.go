@@ -38,6 +38,8 @@ const recordVersion = 1
 type storage struct {
 	st          Store
 	maxLifetime time.Duration
+	// dir caches clients per node.
+	dir *Directory
 }
 
 // client returns the enabled client id of the context's tenant, or
@@ -50,17 +52,15 @@ func (s *storage) client(ctx context.Context, id string) (*client, error) {
 	if id == "" {
 		return nil, fosite.ErrNotFound
 	}
-	c, err := s.st.GetClientByClientID(ctx, t.id, id)
+	cl, enabled, err := s.dir.client(ctx, t, id, s.maxLifetime, s.st.GetClientByClientID)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return nil, fosite.ErrNotFound
 	case err != nil:
 		return nil, fmt.Errorf("loading client: %w: %w", errStorage, err)
-	case !c.Enabled:
+	case !enabled:
 		return nil, fosite.ErrNotFound
 	}
-	cl := newClient(c, s.maxLifetime)
-	cl.issuer = t.issuer
 	return cl, nil
 }
 
@@ -400,6 +400,8 @@ type sessionRecord struct {
 	Claims    claimsRecord                   `json:"claims"`
 	// CodeJKT is session.CodeJKT.
 	CodeJKT string `json:"dpop_jkt,omitempty"`
+	// Attributes is session.Attributes.
+	Attributes map[string]any `json:"attrs,omitempty"`
 }
 
 // claimsRecord holds the claims of the JWT issued for the session.
@@ -435,6 +437,8 @@ func recordOf(req fosite.Requester, sess *session) record {
 			Username:  sess.Username,
 			ExpiresAt: sess.ExpiresAt,
 			CodeJKT:   sess.CodeJKT,
+			// Attributes: what UserInfo releases for this grant.
+			Attributes: sess.Attributes,
 		},
 	}
 	if c := sess.IDClaims; c != nil {
@@ -471,6 +475,7 @@ func (r sessionRecord) fill(sess *session) {
 	sess.Subject = r.Subject
 	sess.Username = r.Username
 	sess.CodeJKT = r.CodeJKT
+	sess.Attributes = r.Attributes
 	sess.ExpiresAt = make(map[fosite.TokenType]time.Time, len(r.ExpiresAt))
 	for k, v := range r.ExpiresAt {
 		sess.ExpiresAt[k] = v

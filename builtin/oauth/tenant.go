@@ -86,14 +86,16 @@ func (p *Provider) resolveTenant(c *fiber.Ctx, named bool) (tenantInfo, error) {
 			return tenantInfo{}, errUnknownTenant
 		}
 	}
-	t, err := p.d.Store.GetTenantByName(c.UserContext(), name)
+	t, enabled, err := p.dir.tenant(c.UserContext(), name, true, func(ctx context.Context) (store.Tenant, error) {
+		return p.d.Store.GetTenantByName(ctx, name)
+	}, p.tenantInfo)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return tenantInfo{}, errUnknownTenant
 	case err != nil:
 		return tenantInfo{}, fmt.Errorf("loading tenant %q: %w: %w", name, errStorage, err)
-	case !t.Enabled:
+	case !enabled:
 		return tenantInfo{}, errUnknownTenant
 	}
-	return p.tenantInfo(t), nil
+	return t, nil
 }

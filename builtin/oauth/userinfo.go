@@ -64,13 +64,17 @@ func (p *Provider) userinfo(ctx context.Context, c *fiber.Ctx, t tenantInfo) err
 			c.Set(fiber.HeaderWWWAuthenticate, dpopChallenge("invalid_token", "The access token is bound to a client certificate."))
 			return c.Status(http.StatusUnauthorized).JSON(errorBody{Error: "invalid_token", Description: "The access token is bound to a client certificate."})
 		case err == nil:
-			if err := p.checkDPoPUse(ctx, c, t, PathUserInfo, raw, info.DPoPJKT); err != nil {
+			nonce, err := p.resourceNonceRequired(ctx, t, info.ClientID)
+			if err != nil {
+				return p.writeError(c, err)
+			}
+			if err := p.checkDPoPUse(ctx, c, t, PathUserInfo, raw, info.DPoPJKT, nonce); err != nil {
 				if errors.Is(err, errStorage) {
 					return p.writeError(c, err)
 				}
-				_, _, desc := describe(err)
-				c.Set(fiber.HeaderWWWAuthenticate, dpopChallenge("invalid_dpop_proof", desc))
-				return c.Status(http.StatusUnauthorized).JSON(errorBody{Error: "invalid_dpop_proof", Description: desc})
+				_, code, desc := describe(err)
+				c.Set(fiber.HeaderWWWAuthenticate, dpopChallenge(code, desc))
+				return c.Status(http.StatusUnauthorized).JSON(errorBody{Error: code, Description: desc})
 			}
 		}
 	} else {
@@ -101,7 +105,7 @@ func (p *Provider) userinfo(ctx context.Context, c *fiber.Ctx, t tenantInfo) err
 	case !errors.Is(err, store.ErrNotFound):
 		return p.writeError(c, errors.Join(errStorage, err))
 	}
-	claims, err := p.releasedClaims(ctx, t, u, info.Scopes, profile)
+	claims, err := p.releasedClaims(ctx, t, u, info.attributes, info.Scopes, profile)
 	if err != nil {
 		return p.writeError(c, err)
 	}

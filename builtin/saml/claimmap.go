@@ -7,15 +7,15 @@ import (
 	"github.com/latchid/latch/abi"
 	kclaims "github.com/latchid/latch/kernel/claims"
 	"github.com/latchid/latch/kernel/extension"
-	"github.com/latchid/latch/kernel/store"
 )
 
 // mapClaims passes a user's claims through the tenant's claim mappers
-// (Deps.ClaimMappers) from the local to the saml dialect, with the user as
-// subject: the SAML attribute names the tenant's claim dialects define
+// (Deps.ClaimMappers) from the local to the saml dialect, with the user's
+// id as subject (empty when the claims are a federated attribute step's,
+// not the account's: see claims): the SAML attribute names the tenant's claim dialects define
 // (docs/claims.md) join the claims, so that an SP's attribute mapping can
 // name them. The claims are unchanged without mappers.
-func (s *Service) mapClaims(ctx context.Context, t tenant, u store.User, c map[string]any) (map[string]any, error) {
+func (s *Service) mapClaims(ctx context.Context, t tenant, subject string, c map[string]any) (map[string]any, error) {
 	if s.d.ClaimMappers == nil {
 		return c, nil
 	}
@@ -24,7 +24,7 @@ func (s *Service) mapClaims(ctx context.Context, t tenant, u store.User, c map[s
 		if !ok {
 			continue
 		}
-		req := abi.MapRequest{Tenant: t.name, From: abi.DialectLocal, To: abi.DialectSAML, Subject: u.ID, Claims: c}
+		req := abi.MapRequest{Tenant: t.name, From: abi.DialectLocal, To: abi.DialectSAML, Subject: subject, Claims: c}
 		if err := extension.Call(ctx, inst, abi.OpMapClaims, func(ctx context.Context) error {
 			out, err := kclaims.Check(m.Map(ctx, req))
 			if err == nil {

@@ -161,26 +161,12 @@ func (s *Service) sloNotify(c *fiber.Ctx, t tenant) error {
 		return s.internal(c, t, err)
 	}
 	tg := *ch.Current
-	req := s.logoutRequestFor(t, tg, ch.CurrentReqID)
-	data := map[string]any{"Post": !tg.Redirect, "RelayState": key}
-	if tg.Redirect {
-		b, err := serialize(req.Element())
-		if err != nil {
-			return s.internal(c, t, err)
-		}
-		if data["Action"], err = redirectURL(k, tg.SLO, "SAMLRequest", b, key); err != nil {
-			return s.internal(c, t, err)
-		}
-	} else {
-		sig, err := signEnveloped(k, req.Element())
-		if err != nil {
-			return s.internal(c, t, err)
-		}
-		req.Signature = sig
-		b, err := serialize(req.Element())
-		if err != nil {
-			return s.internal(c, t, err)
-		}
+	u, b, err := outbound(k, s.logoutRequestFor(t, tg, ch.CurrentReqID).Element(), tg.SLO, "SAMLRequest", key, tg.Redirect)
+	if err != nil {
+		return s.internal(c, t, err)
+	}
+	data := map[string]any{"Post": !tg.Redirect, "RelayState": key, "Action": u}
+	if !tg.Redirect {
 		data["Action"], data["Value"] = tg.SLO, base64.StdEncoding.EncodeToString(b)
 	}
 	nonce, err := secret.RandomToken(16)

@@ -12,6 +12,8 @@ import (
 	"net/url"
 	"testing"
 	"time"
+
+	csaml "github.com/crewjam/saml"
 )
 
 const seedAuthnRequest = `<samlp:AuthnRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="id-1" Version="2.0" IssueInstant="2026-01-01T00:00:00Z" Destination="https://idp/saml2/sso" AssertionConsumerServiceURL="https://sp/acs" ProtocolBinding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"><saml:Issuer>https://sp</saml:Issuer><samlp:NameIDPolicy Format="urn:oasis:names:tc:SAML:2.0:nameid-format:persistent" AllowCreate="true"/></samlp:AuthnRequest>`
@@ -70,6 +72,16 @@ func checkAllBindings(param string, doc []byte, use func(*message)) {
 	}
 }
 
+// predecoded is m decoded before verification, as the handlers do to find
+// the SP; nil when it does not decode.
+func predecoded[T any](m *message) *T {
+	v := new(T)
+	if xmlUnmarshal(m.xml, v) != nil {
+		return nil
+	}
+	return v
+}
+
 // FuzzAuthnRequest feeds arbitrary documents through the AuthnRequest
 // decoding and verification of both bindings.
 func FuzzAuthnRequest(f *testing.F) {
@@ -80,7 +92,7 @@ func FuzzAuthnRequest(f *testing.F) {
 	f.Fuzz(func(t *testing.T, doc []byte) {
 		checkAllBindings("SAMLRequest", doc, func(m *message) {
 			for _, p := range []*sp{open, strict} {
-				req, signed, err := verifyAuthnRequest(m, p)
+				req, signed, err := verifyMessage(m, p, predecoded[csaml.AuthnRequest](m), authnRequestIssuer)
 				if err == nil && p.requireSigned && !signed {
 					t.Fatal("an unsigned request passed where a signature is required")
 				}
@@ -102,14 +114,16 @@ func FuzzLogoutMessages(f *testing.F) {
 	f.Fuzz(func(t *testing.T, doc []byte) {
 		checkAllBindings("SAMLRequest", doc, func(m *message) {
 			for _, p := range []*sp{open, strict} {
-				if _, signed, err := verifyLogoutRequest(m, p); err == nil && p.requireSigned && !signed {
+				if _, signed, err := verifyMessage(m, p, predecoded[csaml.LogoutRequest](m), logoutRequestIssuer); err == nil && p.requireSigned && !signed {
 					t.Fatal("an unsigned LogoutRequest passed where a signature is required")
 				}
 			}
 		})
 		checkAllBindings("SAMLResponse", doc, func(m *message) {
 			for _, p := range []*sp{open, strict} {
-				_, _ = verifyLogoutResponse(m, p)
+				if _, signed, err := verifyMessage(m, p, nil, logoutResponseIssuer); err == nil && p.requireSigned && !signed {
+					t.Fatal("an unsigned LogoutResponse passed where a signature is required")
+				}
 			}
 		})
 	})
@@ -127,7 +141,7 @@ func FuzzRedirectQuery(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if _, signed, err := verifyAuthnRequest(m, p); err == nil && !signed {
+		if _, signed, err := verifyMessage(m, p, predecoded[csaml.AuthnRequest](m), authnRequestIssuer); err == nil && !signed {
 			t.Fatal("an unsigned request passed where a signature is required")
 		}
 	})

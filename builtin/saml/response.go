@@ -13,7 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"html/template"
+	"html"
 	"net/url"
 	"slices"
 	"sort"
@@ -90,7 +90,10 @@ func (s *Service) sendAssertion(c *fiber.Ctx, t tenant, p *sp, r *ssoRequest, se
 			AuthnContext: csaml.AuthnContext{AuthnContextClassRef: &csaml.AuthnContextClassRef{Value: class}},
 		}},
 	}
-	claims, err := s.claims(ctx, t, p, u)
+	// The NameID names the account (the login's subject); the attributes
+	// are those of the login's attribute step, the identity provider's
+	// when that step was federated.
+	claims, err := s.claims(ctx, t, p, u, login.Attributes(sess))
 	if err != nil {
 		return s.internal(c, t, err)
 	}
@@ -99,12 +102,9 @@ func (s *Service) sendAssertion(c *fiber.Ctx, t tenant, p *sp, r *ssoRequest, se
 	}
 	assertionEl := a.Element()
 	if p.signAssertion {
-		sig, err := signEnveloped(k, assertionEl)
-		if err != nil {
+		if err := signInPlace(k, assertionEl); err != nil {
 			return s.internal(c, t, err)
 		}
-		a.Signature = sig
-		assertionEl = a.Element()
 	}
 	if p.encCert != nil {
 		if assertionEl, err = encryptAssertion(assertionEl, p); err != nil {
@@ -157,43 +157,39 @@ func (s *Service) response(k *idpKey, t tenant, p *sp, r *ssoRequest, top, secon
 	}
 	// An error response is signed too, so the SP can trust its status.
 	if p.signResponse || assertion == nil {
-		sig, err := signEnveloped(k, el)
-		if err != nil {
+		if err := signInPlace(k, el); err != nil {
 			return nil, err
 		}
-		resp.Signature = sig
-		el = resp.Element()
-		if assertion != nil {
-			el.AddChild(assertion)
-		}
 	}
-	doc := etree.NewDocument()
-	doc.SetRoot(el)
-	b, err := doc.WriteToBytes()
-	if err != nil {
-		return nil, fmt.Errorf("encoding response: %w", err)
-	}
-	return b, nil
+	return serialize(el)
 }
 
-// signEnveloped signs el (RSA-SHA256, exclusive C14N) and returns the
-// Signature element; the caller places it after the Issuer, where the
-// schema wants it.
-func signEnveloped(k *idpKey, el *etree.Element) (*etree.Element, error) {
+// signInPlace signs el with an enveloped signature (RSA-SHA256,
+// exclusive C14N) and places the Signature element right after el's
+// Issuer, where the SAML schema wants it (first when el has no Issuer).
+// el is signed as it is and not copied, so it must be complete.
+func signInPlace(k *idpKey, el *etree.Element) error {
 	ctx, err := dsig.NewSigningContext(k.signer, [][]byte{k.cert.Raw})
 	if err != nil {
-		return nil, fmt.Errorf("creating signing context: %w", err)
+		return fmt.Errorf("creating signing context: %w", err)
 	}
 	ctx.Canonicalizer = dsig.MakeC14N10ExclusiveCanonicalizerWithPrefixList("")
 	if err := ctx.SetSignatureMethod(dsig.RSASHA256SignatureMethod); err != nil {
-		return nil, fmt.Errorf("setting signature method: %w", err)
+		return fmt.Errorf("setting signature method: %w", err)
 	}
-	signed, err := ctx.SignEnveloped(el)
+	sig, err := ctx.ConstructSignature(el, true)
 	if err != nil {
-		return nil, fmt.Errorf("signing: %w", err)
+		return fmt.Errorf("signing: %w", err)
 	}
-	ch := signed.ChildElements()
-	return ch[len(ch)-1], nil
+	at := 0
+	for _, ch := range el.ChildElements() {
+		if ch.Tag == "Issuer" {
+			at = ch.Index() + 1
+			break
+		}
+	}
+	el.InsertChildAt(at, sig)
+	return nil
 }
 
 // encryptAssertion encrypts el to the SP's certificate: the content key
@@ -355,8 +351,15 @@ func userClaims(u store.User) map[string]any {
 
 // claims are the user's claims for the SP: userClaims, plus "groups" and
 // "roles" (names, from the store) when the SP's mapping asks for them and
-// the user has some.
-func (s *Service) claims(ctx context.Context, t tenant, p *sp, u store.User) (map[string]any, error) {
+// the user has some. attrs, when not nil, are the attributes the login
+// released from a federated attribute step (login.Attributes): they
+// replace u's profile and attributes, and the claim mappers translate
+// them without reading the account's from its user store.
+func (s *Service) claims(ctx context.Context, t tenant, p *sp, u store.User, attrs map[string]any) (map[string]any, error) {
+	subject := u.ID
+	if attrs != nil {
+		u, subject = login.WithAttributes(u, attrs), ""
+	}
 	c := userClaims(u)
 	for _, claim := range p.attributes {
 		var names []string
@@ -382,7 +385,7 @@ func (s *Service) claims(ctx context.Context, t tenant, p *sp, u store.User) (ma
 			c[claim] = names
 		}
 	}
-	return s.mapClaims(ctx, t, u, c)
+	return s.mapClaims(ctx, t, subject, c)
 }
 
 // attributes maps claims to SAML attributes, sorted by name.
@@ -495,21 +498,6 @@ func (s *Service) saveParticipants(ctx context.Context, t tenant, sess *store.Se
 	return nil
 }
 
-// postFormPage is the HTTP-POST binding's auto-submitting form (SAML
-// bindings section 3.5.4). It works without JavaScript (the button). With
-// Frames (other protocols' front-channel logout URLs), it loads them in
-// hidden iframes and submits once they had time to load.
-var postFormPage = template.Must(template.New("post").Parse(`<!DOCTYPE html>
-<html><head><meta charset="utf-8"><title>Signing in…</title></head>
-<body><form method="post" action="{{.Action}}" id="saml">
-<input type="hidden" name="{{.Param}}" value="{{.Value}}">{{if .RelayState}}
-<input type="hidden" name="RelayState" value="{{.RelayState}}">{{end}}
-<noscript><button type="submit">Continue</button></noscript>
-</form>{{range .Frames}}
-<iframe src="{{.}}" style="display:none" width="0" height="0"></iframe>{{end}}
-<script nonce="{{.Nonce}}">{{if .Frames}}setTimeout(function(){document.getElementById("saml").submit();}, 2000);{{else}}document.getElementById("saml").submit();{{end}}</script></body></html>
-`))
-
 // postForm sends the browser to action with the message, through the
 // auto-submitting form.
 func postForm(c *fiber.Ctx, action, param string, msg []byte, relayState string) error {
@@ -523,29 +511,67 @@ func postFormWith(c *fiber.Ctx, action, param string, msg []byte, relayState str
 	if err != nil {
 		return err
 	}
-	origin := action
-	if u, err := url.Parse(action); err == nil {
-		origin = u.Scheme + "://" + u.Host
+	u, err := url.Parse(action)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return fmt.Errorf("rendering post form: %q is not an absolute http(s) URL", action)
 	}
-	var buf bytes.Buffer
-	if err := postFormPage.Execute(&buf, map[string]any{
-		"Action": action, "Param": param, "Value": base64.StdEncoding.EncodeToString(msg), "RelayState": relayState, "Nonce": nonce,
-		"Frames": frames,
-	}); err != nil {
-		return fmt.Errorf("rendering post form: %w", err)
-	}
-	frameSrc := "'none'"
-	var origins []string
+	origin := u.Scheme + "://" + u.Host
+	var origins, shown []string
 	for _, f := range frames {
 		if u, err := url.Parse(f); err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != "" {
+			shown = append(shown, f)
 			if o := u.Scheme + "://" + u.Host; !slices.Contains(origins, o) {
 				origins = append(origins, o)
 			}
 		}
 	}
+	frameSrc := "'none'"
 	if len(origins) > 0 {
 		frameSrc = strings.Join(origins, " ")
 	}
+	value := base64.StdEncoding.EncodeToString(msg)
+	// The HTTP-POST binding's auto-submitting form (SAML bindings section
+	// 3.5.4), written out rather than through html/template, whose
+	// escaping of the large base64 value (which needs none) dominated the
+	// page's cost. Every other value is escaped for its double-quoted
+	// attribute; the URLs were checked to be http(s) above. It works
+	// without JavaScript (the button); with frames (other protocols'
+	// front-channel logout URLs), it loads them in hidden iframes and
+	// submits once they had time to load.
+	var buf bytes.Buffer
+	buf.Grow(len(value) + 512)
+	buf.WriteString(`<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>Signing in…</title></head>
+<body><form method="post" action="`)
+	buf.WriteString(html.EscapeString(action))
+	buf.WriteString(`" id="saml">
+<input type="hidden" name="`)
+	buf.WriteString(html.EscapeString(param))
+	buf.WriteString(`" value="`)
+	buf.WriteString(value)
+	buf.WriteString(`">`)
+	if relayState != "" {
+		buf.WriteString("\n<input type=\"hidden\" name=\"RelayState\" value=\"")
+		buf.WriteString(html.EscapeString(relayState))
+		buf.WriteString(`">`)
+	}
+	buf.WriteString(`
+<noscript><button type="submit">Continue</button></noscript>
+</form>`)
+	for _, f := range shown {
+		buf.WriteString("\n<iframe src=\"")
+		buf.WriteString(html.EscapeString(f))
+		buf.WriteString(`" style="display:none" width="0" height="0"></iframe>`)
+	}
+	buf.WriteString("\n<script nonce=\"")
+	buf.WriteString(html.EscapeString(nonce))
+	buf.WriteString(`">`)
+	if len(shown) > 0 {
+		buf.WriteString(`setTimeout(function(){document.getElementById("saml").submit();}, 2000);`)
+	} else {
+		buf.WriteString(`document.getElementById("saml").submit();`)
+	}
+	buf.WriteString("</script></body></html>\n")
 	c.Set(fiber.HeaderContentSecurityPolicy, "default-src 'none'; script-src 'nonce-"+nonce+"'; form-action "+origin+
 		"; frame-src "+frameSrc+"; frame-ancestors 'none'")
 	c.Set(fiber.HeaderContentType, fiber.MIMETextHTMLCharsetUTF8)

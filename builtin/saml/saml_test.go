@@ -158,12 +158,29 @@ func TestSPInitiatedSSO(t *testing.T) {
 	})
 
 	t.Run("post binding", func(t *testing.T) {
+		// Cross-site, the POST carries no session cookie (SameSite=Lax):
+		// the IdP continues on a same-site GET.
 		form, id := sp.postRequest(t, nil)
-		status, loc, body := e.do(http.MethodPost, e.base+saml.PathSSO, form, cookie)
+		status, loc, body := e.do(http.MethodPost, e.base+saml.PathSSO, form)
 		if status != http.StatusSeeOther || !strings.Contains(loc, saml.PathResume) {
 			t.Fatalf("status %d location %q %s", status, loc, body)
 		}
 		status, _, body = e.do(http.MethodGet, loc, nil, cookie)
+		doc, relay := acsResponse(t, sp, status, body)
+		if relay != "rs-2" {
+			t.Errorf("RelayState %q", relay)
+		}
+		parse(t, sp, doc, id)
+		// The hop's state is used once.
+		if status, _, _ := e.do(http.MethodGet, loc, nil, cookie); status != http.StatusBadRequest {
+			t.Errorf("resuming twice: status %d", status)
+		}
+	})
+
+	t.Run("post binding with the session cookie", func(t *testing.T) {
+		// Same-site, the cookie comes with the POST: answered at once.
+		form, id := sp.postRequest(t, nil)
+		status, _, body := e.do(http.MethodPost, e.base+saml.PathSSO, form, cookie)
 		doc, relay := acsResponse(t, sp, status, body)
 		if relay != "rs-2" {
 			t.Errorf("RelayState %q", relay)
@@ -302,12 +319,17 @@ func TestRefusals(t *testing.T) {
 	})
 	t.Run("signed post request is accepted", func(t *testing.T) {
 		form, id := signer.postRequest(t, nil)
-		status, loc, _ := e.do(http.MethodPost, e.base+saml.PathSSO, form, cookie)
+		status, loc, _ := e.do(http.MethodPost, e.base+saml.PathSSO, form)
 		if status != http.StatusSeeOther {
 			t.Fatalf("status %d", status)
 		}
 		status, _, body := e.do(http.MethodGet, loc, nil, cookie)
 		doc, _ := acsResponse(t, signer, status, body)
+		parse(t, signer, doc, id)
+		// With the session cookie on the POST: answered at once.
+		form, id = signer.postRequest(t, nil)
+		status, _, body = e.do(http.MethodPost, e.base+saml.PathSSO, form, cookie)
+		doc, _ = acsResponse(t, signer, status, body)
 		parse(t, signer, doc, id)
 	})
 

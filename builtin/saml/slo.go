@@ -64,15 +64,9 @@ func sloTarget(entity string, pt participant, p *sp) (target, bool) {
 // IdP-initiated logout of the browser's session (confirmed with a form).
 func (s *Service) slo(c *fiber.Ctx, t tenant) error {
 	post := c.Method() == fiber.MethodPost
-	var form url.Values
-	if post {
-		if len(c.Body()) > 2*maxEncodedMessage {
-			return s.fail(c, t, http.StatusRequestEntityTooLarge, "The SAML message is too large.")
-		}
-		var err error
-		if form, err = url.ParseQuery(string(c.Body())); err != nil {
-			return s.fail(c, t, http.StatusBadRequest, "The request body is not a valid form.")
-		}
+	form, err := readForm(c)
+	if err != nil {
+		return s.failForm(c, t, err)
 	}
 	query, _ := url.ParseQuery(string(c.Request().URI().QueryString()))
 	has := func(k string) bool { return form.Get(k) != "" || (!post && query.Get(k) != "") }
@@ -100,24 +94,11 @@ func (s *Service) slo(c *fiber.Ctx, t tenant) error {
 // logoutRequest serves an SP's LogoutRequest.
 func (s *Service) logoutRequest(c *fiber.Ctx, t tenant, form url.Values, post bool) error {
 	ctx := c.UserContext()
-	m, err := decodeMessage("SAMLRequest", string(c.Request().URI().QueryString()), form, post)
-	if err != nil {
-		return s.fail(c, t, http.StatusBadRequest, "The SAML request is not valid: "+err.Error())
+	in, done := readRequest(s, c, t, form, post, "LogoutRequest", ActionSLO, logoutRequestIssuer)
+	if in == nil {
+		return done
 	}
-	var unverified csaml.LogoutRequest
-	if err := xmlUnmarshal(m.xml, &unverified); err != nil || unverified.Issuer == nil {
-		return s.fail(c, t, http.StatusBadRequest, "The SAML request is not a LogoutRequest with an Issuer.")
-	}
-	p, err := s.loadSP(ctx, t, unverified.Issuer.Value)
-	if errors.Is(err, errUnknownSP) {
-		return s.fail(c, t, http.StatusBadRequest, "The service provider is not registered.")
-	} else if err != nil {
-		return s.internal(c, t, err)
-	}
-	req, signed, err := verifyLogoutRequest(m, p)
-	if err != nil {
-		return s.fail(c, t, http.StatusBadRequest, "The SAML request's signature is missing or not valid.")
-	}
+	m, p, req, signed := in.m, in.p, in.req, in.signed
 	now := s.d.Now()
 	if err := s.checkRequest(t.sloURL, req.ID, req.Version, req.IssueInstant, req.Destination, signed, now); err != nil {
 		return s.fail(c, t, http.StatusBadRequest, "The SAML request is not valid: "+err.Error())
@@ -160,32 +141,6 @@ func (s *Service) logoutRequest(c *fiber.Ctx, t tenant, form url.Values, post bo
 		}
 	}
 	return s.nextLogout(c, t, ch, "")
-}
-
-// verifyLogoutRequest verifies m's signature as p requires and decodes the
-// LogoutRequest from what was verified.
-func verifyLogoutRequest(m *message, p *sp) (*csaml.LogoutRequest, bool, error) {
-	var req csaml.LogoutRequest
-	if m.redirect && m.signature != nil {
-		if err := verifyRedirect(m, p.signingCerts); err != nil {
-			return nil, false, err
-		}
-		if err := xmlUnmarshal(m.xml, &req); err != nil {
-			return nil, false, err
-		}
-		return &req, true, nil
-	}
-	b, signed, err := verifiedRoot(m.xml, p.signingCerts, p.requireSigned)
-	if err != nil {
-		return nil, false, err
-	}
-	if err := xmlUnmarshal(b, &req); err != nil {
-		return nil, false, err
-	}
-	if req.Issuer == nil || req.Issuer.Value != p.entityID {
-		return nil, false, errSignature
-	}
-	return &req, signed, nil
 }
 
 // endSession ends the shared login session and queues the session's other
@@ -287,32 +242,17 @@ func (s *Service) nextLogout(c *fiber.Ctx, t tenant, ch *logoutChain, status str
 	if second != "" {
 		resp.Status.StatusCode.StatusCode = &csaml.StatusCode{Value: second}
 	}
-	if ch.InitiatorRedirect {
-		// The Redirect binding signs the query string, not the XML
-		// (SAML bindings section 3.4.4.1).
-		b, err := serialize(resp.Element())
-		if err != nil {
-			return s.internal(c, t, err)
-		}
-		u, err := redirectURL(k, ch.InitiatorSLO, "SAMLResponse", b, ch.InitiatorRS)
-		if err != nil {
-			return s.internal(c, t, err)
-		}
-		if len(ch.Frames) > 0 {
-			return s.d.Login.RenderFrontchannelLogout(c, login.FrontchannelLogout{Page: t.page(), Frames: ch.Frames, Next: u})
-		}
-		return c.Redirect(u, http.StatusSeeOther)
-	}
-	sig, err := signEnveloped(k, resp.Element())
+	u, b, err := outbound(k, resp.Element(), ch.InitiatorSLO, "SAMLResponse", ch.InitiatorRS, ch.InitiatorRedirect)
 	if err != nil {
 		return s.internal(c, t, err)
 	}
-	resp.Signature = sig
-	b, err := serialize(resp.Element())
-	if err != nil {
-		return s.internal(c, t, err)
+	if u == "" {
+		return postFormWith(c, ch.InitiatorSLO, "SAMLResponse", b, ch.InitiatorRS, ch.Frames)
 	}
-	return postFormWith(c, ch.InitiatorSLO, "SAMLResponse", b, ch.InitiatorRS, ch.Frames)
+	if len(ch.Frames) > 0 {
+		return s.d.Login.RenderFrontchannelLogout(c, login.FrontchannelLogout{Page: t.page(), Frames: ch.Frames, Next: u})
+	}
+	return c.Redirect(u, http.StatusSeeOther)
 }
 
 // logoutRequestFor is the IdP's LogoutRequest (id) for tg's participant.
@@ -331,26 +271,12 @@ func (s *Service) logoutRequestFor(t tenant, tg target, id string) *csaml.Logout
 // (id) for its participant, by tg's binding, with relayState naming the
 // logout state.
 func (s *Service) sendLogoutRequest(c *fiber.Ctx, t tenant, k *idpKey, tg target, id, relayState string) error {
-	req := s.logoutRequestFor(t, tg, id)
-	if tg.Redirect {
-		b, err := serialize(req.Element())
-		if err != nil {
-			return err
-		}
-		u, err := redirectURL(k, tg.SLO, "SAMLRequest", b, relayState)
-		if err != nil {
-			return err
-		}
+	u, b, err := outbound(k, s.logoutRequestFor(t, tg, id).Element(), tg.SLO, "SAMLRequest", relayState, tg.Redirect)
+	if err != nil {
+		return err
+	}
+	if u != "" {
 		return c.Redirect(u, http.StatusSeeOther)
-	}
-	sig, err := signEnveloped(k, req.Element())
-	if err != nil {
-		return err
-	}
-	req.Signature = sig
-	b, err := serialize(req.Element())
-	if err != nil {
-		return err
 	}
 	return postFormWith(c, tg.SLO, "SAMLRequest", b, relayState, nil)
 }
@@ -382,7 +308,7 @@ func (s *Service) logoutResponse(c *fiber.Ctx, t tenant, form url.Values, post b
 	}
 	ok := false
 	if p, err := s.loadSP(ctx, t, ch.Current.SP); err == nil {
-		if resp, err := verifyLogoutResponse(m, p); err == nil {
+		if resp, _, err := verifyMessage(m, p, nil, logoutResponseIssuer); err == nil {
 			ok = resp.InResponseTo == ch.CurrentReqID && resp.Status.StatusCode.Value == csaml.StatusSuccess
 		}
 	}
@@ -393,33 +319,34 @@ func (s *Service) logoutResponse(c *fiber.Ctx, t tenant, form url.Values, post b
 	return s.nextLogout(c, t, &ch, "")
 }
 
-// verifyLogoutResponse checks a LogoutResponse's signature when it has
-// one (the Redirect binding's, or an enveloped one) and decodes it from
-// what was verified.
-func verifyLogoutResponse(m *message, p *sp) (*csaml.LogoutResponse, error) {
-	var resp csaml.LogoutResponse
-	if m.redirect && m.signature != nil {
-		if err := verifyRedirect(m, p.signingCerts); err != nil {
-			return nil, err
-		}
-		if err := xmlUnmarshal(m.xml, &resp); err != nil {
-			return nil, err
-		}
-	} else {
-		b, _, err := verifiedRoot(m.xml, p.signingCerts, p.requireSigned)
+// outbound encodes el, a message of the IdP's to dest as param
+// ("SAMLRequest" or "SAMLResponse"), for the binding: with redirect, the
+// HTTP-Redirect URL, whose signature is over the query, not the XML (SAML
+// bindings section 3.4.4.1); else the document with an enveloped
+// signature, for the HTTP-POST form. el is signed in place.
+func outbound(k *idpKey, el *etree.Element, dest, param, relayState string, redirect bool) (redirectTo string, doc []byte, err error) {
+	if redirect {
+		b, err := serialize(el)
 		if err != nil {
-			return nil, err
+			return "", nil, err
 		}
-		if err := xmlUnmarshal(b, &resp); err != nil {
-			return nil, err
+		u, err := redirectURL(k, dest, param, b, relayState)
+		if err != nil {
+			return "", nil, err
 		}
+		return u, nil, nil
 	}
-	if resp.Issuer == nil || resp.Issuer.Value != p.entityID {
-		return nil, errors.New("the LogoutResponse is not from the SP")
+	if err := signInPlace(k, el); err != nil {
+		return "", nil, err
 	}
-	return &resp, nil
+	b, err := serialize(el)
+	if err != nil {
+		return "", nil, err
+	}
+	return "", b, nil
 }
 
+// serialize writes el as a document.
 func serialize(el *etree.Element) ([]byte, error) {
 	doc := etree.NewDocument()
 	doc.SetRoot(el)

@@ -51,37 +51,16 @@ type ssoRequest struct {
 // sso serves SP-initiated SSO (SAML profiles section 4.1) over the
 // HTTP-Redirect and HTTP-POST bindings.
 func (s *Service) sso(c *fiber.Ctx, t tenant) error {
-	ctx := c.UserContext()
 	post := c.Method() == fiber.MethodPost
-	var form url.Values
-	if post {
-		if len(c.Body()) > 2*maxEncodedMessage {
-			return s.fail(c, t, http.StatusRequestEntityTooLarge, "The SAML request is too large.")
-		}
-		var err error
-		if form, err = url.ParseQuery(string(c.Body())); err != nil {
-			return s.fail(c, t, http.StatusBadRequest, "The request body is not a valid form.")
-		}
-	}
-	m, err := decodeMessage("SAMLRequest", string(c.Request().URI().QueryString()), form, post)
+	form, err := readForm(c)
 	if err != nil {
-		return s.fail(c, t, http.StatusBadRequest, "The SAML request is not valid: "+err.Error())
+		return s.failForm(c, t, err)
 	}
-	var unverified csaml.AuthnRequest
-	if err := xmlUnmarshal(m.xml, &unverified); err != nil || unverified.Issuer == nil {
-		return s.fail(c, t, http.StatusBadRequest, "The SAML request is not an AuthnRequest with an Issuer.")
+	in, done := readRequest(s, c, t, form, post, "AuthnRequest", ActionSSO, authnRequestIssuer)
+	if in == nil {
+		return done
 	}
-	p, err := s.loadSP(ctx, t, unverified.Issuer.Value)
-	if errors.Is(err, errUnknownSP) {
-		return s.fail(c, t, http.StatusBadRequest, "The service provider is not registered.")
-	} else if err != nil {
-		return s.internal(c, t, err)
-	}
-	req, signed, err := verifyAuthnRequest(m, p)
-	if err != nil {
-		s.publish(c, t, event.Ref("client", p.clientID), ActionSSO, event.OutcomeFailure, map[string]any{"reason": "signature"})
-		return s.fail(c, t, http.StatusBadRequest, "The SAML request's signature is missing or not valid.")
-	}
+	m, p, req, signed := in.m, in.p, in.req, in.signed
 	now := s.d.Now()
 	if err := s.checkRequest(t.ssoURL, req.ID, req.Version, req.IssueInstant, req.Destination, signed, now); err != nil {
 		return s.fail(c, t, http.StatusBadRequest, "The SAML request is not valid: "+err.Error())
@@ -115,36 +94,128 @@ func (s *Service) sso(c *fiber.Ctx, t tenant) error {
 	}
 	if post {
 		// The session cookie is SameSite=Lax, so a cross-site POST does
-		// not carry it: continue on a same-site GET.
-		return s.saveAndRedirect(c, t, r, t.base+PathResume)
+		// not carry it: without it, continue on a same-site GET, where the
+		// browser sends it. A POST that carries a valid one (a same-site
+		// SP) is answered at once, without keeping the request in the
+		// store for the hop.
+		sess, err := s.d.Login.Session(c, t.id, t.name)
+		if err != nil {
+			return s.internal(c, t, err)
+		}
+		if sess == nil {
+			return s.saveAndRedirect(c, t, r, t.base+PathResume)
+		}
 	}
 	return s.continueSSO(c, t, p, r, false)
 }
 
-// verifyAuthnRequest verifies m's signature as p requires and decodes the
-// AuthnRequest from what was verified.
-func verifyAuthnRequest(m *message, p *sp) (*csaml.AuthnRequest, bool, error) {
-	var req csaml.AuthnRequest
+// spRequest is an SP's request, read and verified by readRequest.
+type spRequest[T any] struct {
+	m      *message
+	p      *sp
+	req    *T
+	signed bool
+}
+
+// readRequest reads c's SAMLRequest (kind names it in errors) from the
+// binding, finds its SP by the Issuer and verifies its signature as the SP
+// requires, recording refused signatures as failures of action. When the
+// request cannot be used it returns nil and the result of answering the
+// browser with the error.
+func readRequest[T any](s *Service, c *fiber.Ctx, t tenant, form url.Values, post bool, kind string, action event.Action, issuer func(*T) *csaml.Issuer) (*spRequest[T], error) {
+	m, err := decodeMessage("SAMLRequest", string(c.Request().URI().QueryString()), form, post)
+	if err != nil {
+		return nil, s.fail(c, t, http.StatusBadRequest, "The SAML request is not valid: "+err.Error())
+	}
+	unverified := new(T)
+	if err := xmlUnmarshal(m.xml, unverified); err != nil || issuer(unverified) == nil {
+		return nil, s.fail(c, t, http.StatusBadRequest, "The SAML request is not a "+kind+" with an Issuer.")
+	}
+	p, err := s.loadSP(c.UserContext(), t, issuer(unverified).Value)
+	if errors.Is(err, errUnknownSP) {
+		return nil, s.fail(c, t, http.StatusBadRequest, "The service provider is not registered.")
+	} else if err != nil {
+		return nil, s.internal(c, t, err)
+	}
+	req, signed, err := verifyMessage(m, p, unverified, issuer)
+	if err != nil {
+		s.publish(c, t, event.Ref("client", p.clientID), action, event.OutcomeFailure, map[string]any{"reason": "signature"})
+		return nil, s.fail(c, t, http.StatusBadRequest, "The SAML request's signature is missing or not valid.")
+	}
+	return &spRequest[T]{m: m, p: p, req: req, signed: signed}, nil
+}
+
+// readForm reads a POST-binding request's form; it is nil for other
+// methods. A body beyond twice maxEncodedMessage is errTooLarge.
+func readForm(c *fiber.Ctx) (url.Values, error) {
+	if c.Method() != fiber.MethodPost {
+		return nil, nil
+	}
+	if len(c.Body()) > 2*maxEncodedMessage {
+		return nil, errTooLarge
+	}
+	form, err := url.ParseQuery(string(c.Body()))
+	if err != nil {
+		return nil, fmt.Errorf("parsing form: %w", err)
+	}
+	return form, nil
+}
+
+// failForm renders readForm's err.
+func (s *Service) failForm(c *fiber.Ctx, t tenant, err error) error {
+	if errors.Is(err, errTooLarge) {
+		return s.fail(c, t, http.StatusRequestEntityTooLarge, "The SAML message is too large.")
+	}
+	return s.fail(c, t, http.StatusBadRequest, "The request body is not a valid form.")
+}
+
+// The Issuer of each message verifyMessage reads.
+func authnRequestIssuer(r *csaml.AuthnRequest) *csaml.Issuer     { return r.Issuer }
+func logoutRequestIssuer(r *csaml.LogoutRequest) *csaml.Issuer   { return r.Issuer }
+func logoutResponseIssuer(r *csaml.LogoutResponse) *csaml.Issuer { return r.Issuer }
+
+// verifyMessage verifies m's signature as p requires and returns the
+// message (an AuthnRequest, a LogoutRequest or a LogoutResponse) decoded
+// from what was verified, with issuer naming p. unverified, when not nil,
+// is m decoded already: it is returned as it is when the bytes it was
+// decoded from are the ones verified (a Redirect-binding signature, which
+// covers the whole message, or no signature), so a message is decoded a
+// second time only when an enveloped signature was verified.
+func verifyMessage[T any](m *message, p *sp, unverified *T, issuer func(*T) *csaml.Issuer) (msg *T, signed bool, err error) {
+	decode := func(b []byte) (*T, error) {
+		v := new(T)
+		if err := xmlUnmarshal(b, v); err != nil {
+			return nil, err
+		}
+		return v, nil
+	}
 	if m.redirect && m.signature != nil {
 		if err := verifyRedirect(m, p.signingCerts); err != nil {
 			return nil, false, err
 		}
-		if err := xmlUnmarshal(m.xml, &req); err != nil {
+		signed = true
+		msg = unverified
+		if msg == nil {
+			if msg, err = decode(m.xml); err != nil {
+				return nil, false, err
+			}
+		}
+	} else {
+		b, ok, err := verifiedRoot(m.xml, p.signingCerts, p.requireSigned)
+		if err != nil {
 			return nil, false, err
 		}
-		return &req, true, nil
+		signed, msg = ok, unverified
+		if signed || msg == nil {
+			if msg, err = decode(b); err != nil {
+				return nil, false, err
+			}
+		}
 	}
-	b, signed, err := verifiedRoot(m.xml, p.signingCerts, p.requireSigned)
-	if err != nil {
-		return nil, false, err
-	}
-	if err := xmlUnmarshal(b, &req); err != nil {
-		return nil, false, err
-	}
-	if req.Issuer == nil || req.Issuer.Value != p.entityID {
+	if iss := issuer(msg); iss == nil || iss.Value != p.entityID {
 		return nil, false, errSignature
 	}
-	return &req, signed, nil
+	return msg, signed, nil
 }
 
 // checkRequest applies the checks common to AuthnRequest and

@@ -3,6 +3,7 @@ package scim
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"maps"
 	"net/http"
 	"strings"
@@ -32,6 +33,13 @@ type Directory interface {
 	CreateUser(ctx context.Context, tenant, domain string, req abi.CreateUserRequest) (abi.User, error)
 	UpdateUser(ctx context.Context, tenant string, req abi.UpdateUserRequest) (abi.User, error)
 	DeleteUser(ctx context.Context, tenant, id string) error
+	// ListGroupMembers returns a directory group with its members, at
+	// most the store's bound of them.
+	ListGroupMembers(ctx context.Context, tenant, groupID string) (userstore.GroupMembers, error)
+	// EnsureShadow gives a directory user the database record that
+	// database group memberships attach to, creating it before the
+	// user's first login.
+	EnsureShadow(ctx context.Context, tenant, id string) error
 }
 
 // maxDirPage is the page size of directory reads.
@@ -103,12 +111,27 @@ func (s *Service) loadDirUser(rc *reqCtx, id string) (store.User, map[string]any
 	if err != nil {
 		return store.User{}, nil, dirErr("user", err)
 	}
-	gs, err := s.d.Directory.ListGroups(rc.ctx, rc.tenant.Name, abi.ListGroupsRequest{UserID: id, Limit: maxDirPage})
-	if err != nil {
-		return store.User{}, nil, dirErr("group", err)
+	gs, serr := s.dirUserGroups(rc, id)
+	if serr != nil {
+		return store.User{}, nil, serr
 	}
 	su := dirStoreUser(u)
-	return su, s.userResource(su, dirGroups(gs.Groups), rc.base), nil
+	return su, s.userResource(su, gs, rc.base), nil
+}
+
+// dirUserGroups lists a directory user's groups: its store's, then the
+// database groups its shadow record belongs to.
+func (s *Service) dirUserGroups(rc *reqCtx, id string) ([]store.Group, *Error) {
+	gs, err := s.d.Directory.ListGroups(rc.ctx, rc.tenant.Name, abi.ListGroupsRequest{UserID: id, Limit: maxDirPage})
+	if err != nil {
+		return nil, dirErr("group", err)
+	}
+	out := dirGroups(gs.Groups)
+	db, err := s.d.Store.ListUserGroups(rc.ctx, rc.tenant.ID, id)
+	if err != nil {
+		return nil, storeErr("group", err)
+	}
+	return append(out, db...), nil
 }
 
 // createDirUser creates a user in the domain its userName names.
@@ -178,11 +201,10 @@ func (s *Service) collectDirUsers(rc *reqCtx, e Expr, needGroups bool, out []ite
 			u := dirStoreUser(au)
 			var gs []store.Group
 			if needGroups {
-				g, err := s.d.Directory.ListGroups(rc.ctx, rc.tenant.Name, abi.ListGroupsRequest{UserID: u.ID, Limit: maxDirPage})
-				if err != nil {
-					return nil, dirErr("group", err)
+				var serr *Error
+				if gs, serr = s.dirUserGroups(rc, u.ID); serr != nil {
+					return nil, serr
 				}
-				gs = dirGroups(g.Groups)
 			}
 			r := s.userResource(u, gs, rc.base)
 			if e != nil && !sc.match(e, r) {
@@ -209,13 +231,16 @@ func (s *Service) collectDirUsers(rc *reqCtx, e Expr, needGroups bool, out []ite
 	}
 }
 
-// collectDirGroups adds the directory's groups matching e. Their members
-// are not listed (a directory group may hold more members than one
-// response can carry); a user's groups are.
+// collectDirGroups adds the directory's groups matching e. A directory
+// group lists its members, at most the store's bound of them
+// (dirGroupResource); they are read for the groups a filter on members
+// needs, and otherwise only for the groups of the page returned, unless
+// the request leaves members out.
 func (s *Service) collectDirGroups(rc *reqCtx, e Expr, out []item) ([]item, *Error) {
 	if !s.hasDirectory(rc) {
 		return out, nil
 	}
+	needMembers := e != nil && mentions(e, "members")
 	req := abi.ListGroupsRequest{Limit: maxDirPage}
 	sc := scope{rt: s.group}
 	for {
@@ -224,11 +249,32 @@ func (s *Service) collectDirGroups(rc *reqCtx, e Expr, out []item) ([]item, *Err
 			return nil, dirErr("group", err)
 		}
 		for _, g := range dirGroups(resp.Groups) {
-			r := s.groupResource(g, nil, rc.base)
+			var r map[string]any
+			if needMembers {
+				var serr *Error
+				if r, serr = s.dirGroupResource(rc, g.ID); serr != nil {
+					return nil, serr
+				}
+			}
+			if r == nil {
+				r = s.groupResource(g, nil, rc.base)
+			}
 			if e != nil && !sc.match(e, r) {
 				continue
 			}
-			out = append(out, item{rt: s.group, r: r})
+			it := item{rt: s.group, r: r}
+			if !needMembers {
+				id, plain := g.ID, r
+				it.lazy = "members"
+				it.full = func() (map[string]any, *Error) {
+					full, err := s.dirGroupResource(rc, id)
+					if err == nil && full == nil {
+						return plain, nil
+					}
+					return full, err
+				}
+			}
+			out = append(out, it)
 		}
 		if len(out) > maxScan {
 			return nil, badRequest(ErrTypeTooMany, "the filter matches more than %d groups", maxScan)
@@ -242,9 +288,15 @@ func (s *Service) collectDirGroups(rc *reqCtx, e Expr, out []item) ([]item, *Err
 
 var _ Directory = (*router.View)(nil)
 
-// getDirGroup finds a directory group by id. Stores look groups up by
-// listing, so this reads the directory's groups until it meets the id.
-func (s *Service) getDirGroup(rc *reqCtx, id string) (map[string]any, *Error) {
+// getDirGroup reads a directory group by id, with its members unless the
+// projection leaves them out.
+func (s *Service) getDirGroup(rc *reqCtx, id string, p *projection) (map[string]any, *Error) {
+	if p.returns("members") {
+		r, err := s.dirGroupResource(rc, id)
+		if err != nil || r != nil {
+			return r, err
+		}
+	}
 	req := abi.ListGroupsRequest{Limit: maxDirPage}
 	for range maxScan / maxDirPage {
 		resp, err := s.d.Directory.ListGroups(rc.ctx, rc.tenant.Name, req)
@@ -262,4 +314,31 @@ func (s *Service) getDirGroup(rc *reqCtx, id string) (map[string]any, *Error) {
 		req.Cursor = resp.Next
 	}
 	return nil, notFound("group")
+}
+
+// dirGroupResource renders a directory group with its members. SCIM has
+// no paging of a group's members (RFC 7644), so a group lists at most
+// the bound its store sets (userstore.ldap: groups.max_members, 1000 by
+// default); a group cut at that bound is logged, and its members are
+// read in full through the user's groups or the store itself
+// (docs/scim.md). A store that does not list members (a plugin store)
+// answers nil and no error: its groups are shown without members.
+func (s *Service) dirGroupResource(rc *reqCtx, id string) (map[string]any, *Error) {
+	gm, err := s.d.Directory.ListGroupMembers(rc.ctx, rc.tenant.Name, id)
+	if fault.CodeOf(err) == fault.CodeUnsupported {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, dirErr("group", err)
+	}
+	if gm.More {
+		s.d.Log.WarnContext(rc.ctx, "directory group lists more members than one SCIM response carries",
+			slog.String("group", gm.Group.ID), slog.Int("listed", len(gm.Members)), slog.Int("limit", gm.Limit))
+	}
+	members := make([]store.User, len(gm.Members))
+	for i, u := range gm.Members {
+		members[i] = dirStoreUser(u)
+	}
+	g := store.Group{ID: gm.Group.ID, Name: gm.Group.Name, Description: gm.Group.Description}
+	return s.groupResource(g, members, rc.base), nil
 }

@@ -2,6 +2,7 @@ package scim
 
 import (
 	"encoding/binary"
+	"errors"
 	"hash/fnv"
 	"net/http"
 	"slices"
@@ -13,7 +14,9 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/latchid/latch/kernel/event"
+	"github.com/latchid/latch/kernel/provision"
 	"github.com/latchid/latch/kernel/store"
+	"github.com/latchid/latch/kernel/userstore"
 )
 
 // maxGroupMembers bounds the members one group write may name.
@@ -145,6 +148,18 @@ func (s *Service) applyGroup(rc *reqCtx, r map[string]any, g *store.Group) ([]st
 		if slices.Contains(ids, id) {
 			continue
 		}
+		if _, ok := s.dirOwns(rc, id); ok {
+			// A directory user joins through its shadow record, created
+			// now when the user never signed in.
+			if err := s.d.Directory.EnsureShadow(rc.ctx, rc.tenant.Name, id); err != nil {
+				if errors.Is(err, userstore.ErrNotFound) {
+					return nil, badRequest(ErrTypeInvalidValue, "members: %q is not a user of this tenant", clip(id))
+				}
+				return nil, dirErr("user", err)
+			}
+			ids = append(ids, id)
+			continue
+		}
 		if len(id) > 64 {
 			return nil, badRequest(ErrTypeInvalidValue, "members: %q is not a user of this tenant", clip(id))
 		}
@@ -268,10 +283,16 @@ func (s *Service) deleteGroup(rc *reqCtx, id, ifMatch string) *Error {
 	if !matchesIfMatch(ifMatch, versionOf(cur)) {
 		return preconditionFailed("group")
 	}
+	// The members go with the group: the event names them, for the
+	// provisioners whose rules depend on membership.
+	former, ferr := provision.FormerMembers(rc.ctx, s.d.Store, rc.tenant.ID, g.ID)
+	if ferr != nil {
+		return storeErr("group", ferr)
+	}
 	if err := s.d.Store.DeleteGroup(rc.ctx, rc.tenant.ID, g.ID); err != nil {
 		return storeErr("group", err)
 	}
-	s.audit(rc, event.GroupDelete, event.Ref("group", g.ID), store.OutcomeSuccess, nil)
+	s.audit(rc, event.GroupDelete, event.Ref("group", g.ID), store.OutcomeSuccess, former)
 	return nil
 }
 
@@ -295,7 +316,11 @@ func (s *Service) createGroupHTTP(c *fiber.Ctx, rc *reqCtx) error {
 
 func (s *Service) getGroupHTTP(c *fiber.Ctx, rc *reqCtx) error {
 	if _, ok := s.dirOwns(rc, c.Params("id")); ok {
-		r, err := s.getDirGroup(rc, c.Params("id"))
+		proj, err := parseProjection(s.group, c.Query("attributes"), c.Query("excludedAttributes"))
+		if err != nil {
+			return err
+		}
+		r, err := s.getDirGroup(rc, c.Params("id"), proj)
 		if err != nil {
 			return err
 		}

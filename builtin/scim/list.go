@@ -208,6 +208,9 @@ type item struct {
 	rt   *resourceType
 	r    map[string]any
 	full func() (map[string]any, *Error)
+	// lazy, when set, names the attribute full adds: a projection that
+	// leaves it out skips full.
+	lazy string
 }
 
 func (s *Service) collectUsers(rc *reqCtx, e Expr, sortBy string) ([]item, *Error) {
@@ -339,7 +342,7 @@ func (s *Service) respond(c *fiber.Ctx, q listQuery, items []item, rts ...*resou
 	resources := make([]any, len(page))
 	for i, it := range page {
 		r := it.r
-		if it.full != nil {
+		if it.full != nil && (it.lazy == "" || projs[it.rt].returns(it.lazy)) {
 			var err *Error
 			if r, err = it.full(); err != nil {
 				return err

@@ -173,3 +173,25 @@ func removeTarget(t target, out map[string]any) {
 		}
 	}
 }
+
+// returns reports whether the projection keeps the core attribute name
+// (compared case-insensitively, as SCIM attribute names are).
+func (p *projection) returns(name string) bool {
+	if p == nil {
+		return true
+	}
+	if len(p.include) > 0 || len(p.includeExt) > 0 {
+		for _, t := range p.include {
+			if t.ext == "" && strings.EqualFold(t.outer.Name, name) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, t := range p.exclude {
+		if t.ext == "" && t.sub == nil && strings.EqualFold(t.outer.Name, name) {
+			return false
+		}
+	}
+	return true
+}

@@ -32,6 +32,7 @@ import (
 	"github.com/latchid/latch/builtin/server"
 	"github.com/latchid/latch/kernel/event"
 	"github.com/latchid/latch/kernel/password"
+	"github.com/latchid/latch/kernel/provision"
 	"github.com/latchid/latch/kernel/store"
 	"github.com/latchid/latch/kernel/store/postgres"
 	"github.com/latchid/latch/kernel/store/sqlite"
@@ -87,6 +88,20 @@ func (r *auditRecorder) has(action string) bool {
 		}
 	}
 	return false
+}
+
+// detail returns the detail of the last SCIM event of the action.
+func (r *auditRecorder) detail(t testing.TB, action string) map[string]any {
+	t.Helper()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i := len(r.events) - 1; i >= 0; i-- {
+		if e := r.events[i]; string(e.Action) == action && e.Detail["via"] == "scim" {
+			return e.Detail
+		}
+	}
+	t.Fatalf("no %s event", action)
+	return nil
 }
 
 type env struct {
@@ -999,6 +1014,11 @@ func TestGroups(t *testing.T) {
 			t.Fatalf("delete group: %d", r.status)
 		}
 		expectError(t, e.do("GET", "/Groups/"+gid, nil), 404, "")
+		// The delete event names the former members, for provisioners'
+		// rules.
+		if got, _ := e.audit.detail(t, "group.delete")[provision.DetailMembers].([]string); !slices.Equal(got, []string{ids["dave"]}) {
+			t.Fatalf("group.delete members: %v, want [dave]", got)
+		}
 	})
 }
 

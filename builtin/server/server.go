@@ -30,6 +30,12 @@ type Config struct {
 	// ClientCAFile, with TLS, is a PEM file of CAs: the handshake asks
 	// for a client certificate and accepts one they issued, or none.
 	ClientCAFile string
+	// SelfSignedClientCerts, with TLS, makes the handshake ask for a
+	// client certificate without naming CAs and accept any one (RFC 8705
+	// section 2.2, self_signed_tls_client_auth). A certificate that
+	// chains to ClientCAFile is still reported in the connection state's
+	// VerifiedChains; any other is only in PeerCertificates.
+	SelfSignedClientCerts bool
 	// BodyLimit caps request bodies in bytes.
 	BodyLimit int
 	// ReadTimeout, WriteTimeout and IdleTimeout bound connections.
@@ -113,18 +119,26 @@ func (s *Server) Listen() (net.Listener, error) {
 		MinVersion:   tls.VersionTLS12,
 		Certificates: []tls.Certificate{cert},
 	}
+	var pool *x509.CertPool
 	if s.cfg.ClientCAFile != "" {
 		pem, err := os.ReadFile(s.cfg.ClientCAFile)
 		if err != nil {
 			_ = ln.Close()
 			return nil, fmt.Errorf("reading tls client CA file: %w", err)
 		}
-		pool := x509.NewCertPool()
+		pool = x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
 			_ = ln.Close()
 			return nil, fmt.Errorf("reading tls client CA file %s: no PEM certificate in it", s.cfg.ClientCAFile)
 		}
 		cfg.ClientCAs, cfg.ClientAuth = pool, tls.VerifyClientCertIfGiven
+	}
+	if s.cfg.SelfSignedClientCerts {
+		// No CA names in the request: clients (Go's among them) would
+		// otherwise hold back a certificate none of them issued. The
+		// chains are verified after the handshake (clientcert.go).
+		cfg.ClientCAs, cfg.ClientAuth = nil, tls.RequestClientCert
+		return &clientCertListener{Listener: tls.NewListener(ln, cfg), roots: pool}, nil
 	}
 	return tls.NewListener(ln, cfg), nil
 }

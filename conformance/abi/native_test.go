@@ -21,6 +21,7 @@ import (
 	"github.com/latchid/latch/kernel/plugin"
 	"github.com/latchid/latch/kernel/plugin/native"
 	"github.com/latchid/latch/kernel/store"
+	"github.com/latchid/latch/kernel/userstore/router"
 )
 
 // nativeBuilds builds native plugin binaries once per test binary.
@@ -59,7 +60,8 @@ func buildNative(t testing.TB, pkgDir string) string {
 // services of env, and returns the plugin and its extensions' registry.
 func (e *kernelEnv) loadNative(t *testing.T, id string, opts native.Options) (*native.Plugin, *extension.Registry) {
 	t.Helper()
-	calls, err := plugin.NewHostCalls(plugin.HostOptions{Plugin: id, Grants: opts.Grants, KV: e.st, Tenants: e.st, Box: e.box})
+	calls, err := plugin.NewHostCalls(plugin.HostOptions{Plugin: id, Grants: opts.Grants, KV: e.st, Tenants: e.st, Box: e.box,
+		Directory: func() *router.Router { return e.dir }})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -33,6 +33,7 @@ import (
 	"github.com/latchid/latch/kernel/store/sqlite"
 	"github.com/latchid/latch/kernel/throttle"
 	"github.com/latchid/latch/kernel/userstore"
+	"github.com/latchid/latch/kernel/userstore/router"
 	"github.com/latchid/latch/kernel/wasmhost"
 	"github.com/latchid/latch/sdk/plugintest"
 )
@@ -74,6 +75,8 @@ func buildModule(t *testing.T, pkgDir string) []byte {
 type kernelEnv struct {
 	st  store.Store
 	box *secret.Box
+	// dir answers the plugins' user look-ups; nil: unavailable.
+	dir *router.Router
 }
 
 func newKernelEnv(t *testing.T) *kernelEnv {

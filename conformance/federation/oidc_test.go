@@ -44,7 +44,8 @@ const (
 //	corp-off    jit: off
 //
 // with one downstream client per instance ("app-" + instance) whose flow
-// is that instance alone, and "app-step2", password then corp-link.
+// is that instance alone, "app-step2", password then corp-link, and
+// "app-step2-attrs", the same with corp-link as the attribute step.
 type oidcFed struct {
 	up, down *live.Server
 }
@@ -121,6 +122,8 @@ func setupOIDC(t *testing.T) *oidcFed {
 	createUser(t, down, map[string]any{"username": "dave", "password": localPass})
 	clients := map[string][]any{"app-default": nil, "app-step2": {
 		map[string]any{"options": []string{"password"}}, map[string]any{"options": []string{"corp-link"}},
+	}, "app-step2-attrs": {
+		map[string]any{"options": []string{"password"}}, map[string]any{"options": []string{"corp-link"}, "attribute_step": true},
 	}}
 	for _, in := range fedInstances {
 		clients["app-"+in] = []any{map[string]any{"options": []string{in}}}
@@ -174,6 +177,13 @@ func (f *oidcFed) login(t *testing.T, app, username string) (string, map[string]
 // ID token as an independent relying party.
 func (f *oidcFed) redeem(t *testing.T, app string, p page) (string, map[string]any) {
 	t.Helper()
+	sub, claims, _ := f.redeemToken(t, app, p)
+	return sub, claims
+}
+
+// redeemToken is redeem, returning the tokens too.
+func (f *oidcFed) redeemToken(t *testing.T, app string, p page) (string, map[string]any, *oauth2.Token) {
+	t.Helper()
 	if !strings.HasPrefix(p.Location, appRedirect) {
 		t.Fatalf("want a redirect to the app, got %s\n%s", p, p.Body)
 	}
@@ -202,7 +212,7 @@ func (f *oidcFed) redeem(t *testing.T, app string, p page) (string, map[string]a
 	if err := idt.Claims(&claims); err != nil {
 		t.Fatal(err)
 	}
-	return idt.Subject, claims
+	return idt.Subject, claims, tok
 }
 
 type userList struct {
@@ -396,6 +406,76 @@ func TestOIDCFederation(t *testing.T) {
 		// From now on the work identity alone signs dave in.
 		if sub, _ := f.login(t, "app-corp-link", "dave-at-work"); sub != dave {
 			t.Fatalf("signed in %q with the linked identity, want dave %q", sub, dave)
+		}
+	})
+
+	t.Run("the attribute step releases the identity provider's claims", func(t *testing.T) {
+		// Needs dave's link to dave-at-work (the test above). dave has
+		// no email here; upstream, dave-at-work has dave@work.example.
+		dave, _ := f.localUser(t, "dave")
+		twoSteps := func(app string) (string, map[string]any, *oauth2.Token) {
+			t.Helper()
+			b := newBrowser(t)
+			c := f.app(app)
+			p := b.Get(c.AuthCodeURL("rp-state-0123456789", oidc.Nonce("rp-nonce-0123456789"), oauth2.S256ChallengeOption("rp-verifier-"+strings.Repeat("v", 40))), appRedirect)
+			p = signIn(t, b, p, "dave", localPass, appRedirect)
+			p = signIn(t, b, p, "dave-at-work", alicePass, appRedirect)
+			return f.redeemToken(t, app, p)
+		}
+		// The subject step is the attribute step by default: the local
+		// account's claims.
+		sub, claims, _ := twoSteps("app-step2")
+		if sub != dave || claims["email"] != nil || claims["preferred_username"] != "dave" {
+			t.Fatalf("password then corp-link: sub %q (dave %q), claims %v", sub, dave, claims)
+		}
+		// With the federated step as the attribute step, the claims the
+		// upstream asserted, in the ID token and at UserInfo alike; the
+		// subject stays the local account.
+		sub, claims, tok := twoSteps("app-step2-attrs")
+		if sub != dave || claims["email"] != "dave@work.example" || claims["email_verified"] != true || claims["preferred_username"] != "dave" {
+			t.Fatalf("corp-link as the attribute step: sub %q (dave %q), claims %v", sub, dave, claims)
+		}
+		prov, err := oidc.NewProvider(context.Background(), f.down.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ui, err := prov.UserInfo(context.Background(), oauth2.StaticTokenSource(tok))
+		if err != nil {
+			t.Fatalf("userinfo: %v", err)
+		}
+		if ui.Subject != dave || ui.Email != "dave@work.example" || !ui.EmailVerified {
+			t.Errorf("userinfo %+v", ui)
+		}
+		// The local account did not change: another login through the
+		// local step alone still releases it as it is.
+		var l userList
+		f.down.Admin(http.MethodGet, "/users?username=dave", nil, &l)
+		if len(l.Items) != 1 || l.Items[0].Email != "" {
+			t.Errorf("local dave after the logins: %+v", l.Items)
+		}
+	})
+
+	t.Run("a federated login releases what the provider asserts now", func(t *testing.T) {
+		// alice was provisioned with given_name Alice. Upstream she is
+		// renamed; the downstream account keeps the old name, but the
+		// login (whose only step is federated, so its attribute step)
+		// releases the new one.
+		upAlice := f.upstreamSubject(t, "alice")
+		if code := f.up.Admin(http.MethodPatch, "/users/"+upAlice, map[string]any{"given_name": "Alicia"}, &map[string]any{}); code != http.StatusOK {
+			t.Fatalf("renaming alice upstream: %d", code)
+		}
+		defer f.up.Admin(http.MethodPatch, "/users/"+upAlice, map[string]any{"given_name": "Alice"}, &map[string]any{})
+		sub, claims := f.login(t, "app-corp", "alice")
+		if alice, _ := f.localUser(t, "alice"); sub != alice {
+			t.Fatalf("signed in %q, want alice %q", sub, alice)
+		}
+		if claims["given_name"] != "Alicia" || claims["family_name"] != "Liddell" || claims["email"] != "alice@up.example" {
+			t.Errorf("claims %v, want the upstream's given_name Alicia", claims)
+		}
+		var l userList
+		f.down.Admin(http.MethodGet, "/users?username=alice", nil, &l)
+		if len(l.Items) != 1 || l.Items[0].GivenName != "Alice" {
+			t.Errorf("local alice %+v", l.Items)
 		}
 	})
 

@@ -249,6 +249,31 @@ func TestSAMLFederation(t *testing.T) {
 		}
 	})
 
+	t.Run("the login releases the attributes the IdP asserts now", func(t *testing.T) {
+		// alice was provisioned with given_name Alice. At the IdP she is
+		// renamed; the local account keeps the old name, but the login,
+		// whose only step (so its attribute step) is the SAML one,
+		// releases the asserted attributes.
+		upAlice := f.upstreamSubject(t, "alice")
+		if code := f.up.Admin(http.MethodPatch, "/users/"+upAlice, map[string]any{"given_name": "Alicia"}, &map[string]any{}); code != http.StatusOK {
+			t.Fatalf("renaming alice at the IdP: %d", code)
+		}
+		defer f.up.Admin(http.MethodPatch, "/users/"+upAlice, map[string]any{"given_name": "Alice"}, &map[string]any{})
+		b := newBrowser(t)
+		sub, claims := f.redeem(t, "app-saml", b.Submit(f.toACS(t, b), nil, appRedirect))
+		if alice, _ := f.localUser(t, "alice"); sub != alice {
+			t.Fatalf("signed in %q, want alice %q", sub, alice)
+		}
+		if claims["given_name"] != "Alicia" || claims["email"] != "alice@up.example" {
+			t.Errorf("claims %v, want the asserted given_name Alicia", claims)
+		}
+		var l userList
+		f.down.Admin(http.MethodGet, "/users?username=alice", nil, &l)
+		if len(l.Items) != 1 || l.Items[0].GivenName != "Alice" {
+			t.Errorf("local alice %+v", l.Items)
+		}
+	})
+
 	t.Run("replayed response", func(t *testing.T) {
 		b := newBrowser(t)
 		p := f.toACS(t, b)

@@ -53,7 +53,15 @@ func (k rpKey) publicJWKS(t testing.TB) map[string]any {
 // sign makes a compact ES256 JWS of claims.
 func (k rpKey) sign(t testing.TB, claims any) string {
 	t.Helper()
-	s, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: k.priv, KeyID: k.kid}}, (&jose.SignerOptions{}).WithType("JWT"))
+	return signJWT(t, jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: k.priv, KeyID: k.kid}}, claims)
+}
+
+// signJWT makes a compact JWS of claims (typ JWT) with go-jose only, as
+// an RP library would; rpKey and hmacSign sign client assertions, request
+// objects and JWT bearer grants with it.
+func signJWT(t testing.TB, key jose.SigningKey, claims any) string {
+	t.Helper()
+	s, err := jose.NewSigner(key, (&jose.SignerOptions{}).WithType("JWT"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,15 +179,7 @@ func encodeSegment(b []byte) string { return base64.RawURLEncoding.EncodeToStrin
 // only, as an RP library would for client_secret_jwt.
 func hmacSign(t testing.TB, alg jose.SignatureAlgorithm, secret string, claims any) string {
 	t.Helper()
-	s, err := jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: []byte(secret)}, (&jose.SignerOptions{}).WithType("JWT"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, err := josejwt.Signed(s).Claims(claims).Serialize()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return raw
+	return signJWT(t, jose.SigningKey{Algorithm: alg, Key: []byte(secret)}, claims)
 }
 
 // TestClientAuthSecretJWT runs client_secret_jwt (OpenID Connect Core 1.0

@@ -445,8 +445,7 @@ func jwtHeader(t *testing.T, raw string) map[string]any {
 
 // unsignedRequestObject is a JAR request object with alg none.
 func unsignedRequestObject() string {
-	enc := base64.RawURLEncoding.EncodeToString
-	return enc([]byte(`{"alg":"none"}`)) + "." + enc([]byte(`{"client_id":"web","redirect_uri":"`+webRedirect+`","scope":"openid"}`)) + "."
+	return unsignedJWT(map[string]any{"client_id": "web", "redirect_uri": webRedirect, "scope": "openid"})
 }
 
 func containsAny(l []any, want string) bool {

@@ -50,6 +50,8 @@ type Config struct {
 	Keys KeysConfig `yaml:"keys"`
 	// Password configures password hashing.
 	Password PasswordConfig `yaml:"password"`
+	// OAuth configures the OAuth 2.0 authorization server.
+	OAuth OAuthConfig `yaml:"oauth"`
 	// Extensions lists the extension instances to load and which tenants
 	// use them. It is set in the file only (it has no environment
 	// variables).
@@ -206,6 +208,12 @@ type ExtensionInstance struct {
 	// Config is the instance's configuration, checked against the module's
 	// JSON Schema when the node loads it.
 	Config map[string]any `yaml:"config"`
+	// Rules, for a provisioner instance (builtin, plugin or bundle),
+	// decide which users and groups it receives: groups, roles,
+	// attributes, filter and deprovision, the same object for every
+	// provisioner (docs/scim.md, "Provisioning rules"). The node checks
+	// them strictly when it loads the instance; empty: everything.
+	Rules map[string]any `yaml:"rules"`
 }
 
 // StoreConfig configures the storage backend.
@@ -278,6 +286,24 @@ type TLSConfig struct {
 	// connects). A verified certificate reaches the authenticators, for
 	// authn.x509. Needs CertFile.
 	ClientCAFile string `yaml:"client_ca_file"`
+	// SelfSignedClientCerts makes the handshake ask for a client
+	// certificate without naming CAs and accept any one, so that OAuth
+	// clients may authenticate with the self-signed certificate they
+	// registered (self_signed_tls_client_auth, RFC 8705 section 2.2).
+	// Certificates that chain to client_ca_file are still told apart as
+	// verified; the others count only where a client registered them.
+	// Needs CertFile.
+	SelfSignedClientCerts bool `yaml:"self_signed_client_certs"`
+}
+
+// OAuthConfig configures the OAuth 2.0 authorization server
+// (docs/oauth.md).
+type OAuthConfig struct {
+	// DPoPNonceRequired makes every tenant's token endpoint and UserInfo
+	// endpoint require a server-provided nonce in DPoP proofs (RFC 9449
+	// sections 8 and 9). Without it, tenants and clients opt in with
+	// their dpop_nonce_required setting.
+	DPoPNonceRequired bool `yaml:"dpop_nonce_required"`
 }
 
 // HTTPConfig configures the HTTP server.

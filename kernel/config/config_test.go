@@ -458,7 +458,8 @@ func TestEnvVarsCoverEveryLeaf(t *testing.T) {
 			return "7KiB"
 		case strings.HasSuffix(name, "CONNS"), strings.HasSuffix(name, "_DB"), strings.HasSuffix(name, "MEMORY"), strings.HasSuffix(name, "ITERATIONS"), strings.HasSuffix(name, "PARALLELISM"):
 			return "7"
-		case strings.HasSuffix(name, "INSECURE"), strings.HasSuffix(name, "UNSIGNED"), strings.HasSuffix(name, "_TLS"):
+		case strings.HasSuffix(name, "INSECURE"), strings.HasSuffix(name, "UNSIGNED"), strings.HasSuffix(name, "_TLS"),
+			strings.HasSuffix(name, "_CERTS"), strings.HasSuffix(name, "_REQUIRED"):
 			return "true"
 		case strings.HasSuffix(name, "TRUSTED_KEYS"):
 			return "ed25519:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
@@ -543,6 +544,10 @@ func TestValidate(t *testing.T) {
 		{"loopback 127.0.0.2", func(c *Config) { c.Listen = "127.0.0.2:8080" }, nil},
 		{"cert without key", func(c *Config) { c.TLS.CertFile = "c.pem" }, []string{"tls.key_file: must be set when tls.cert_file is set"}},
 		{"key without cert", func(c *Config) { c.TLS.KeyFile = "k.pem" }, []string{"tls.cert_file: must be set when tls.key_file is set"}},
+		{"self-signed client certs without TLS", func(c *Config) { c.TLS.SelfSignedClientCerts = true }, []string{"tls.self_signed_client_certs: needs tls.cert_file"}},
+		{"self-signed client certs with TLS", func(c *Config) {
+			c.TLS.SelfSignedClientCerts, c.TLS.CertFile, c.TLS.KeyFile = true, "c.pem", "k.pem"
+		}, nil},
 		{"public url relative", func(c *Config) { c.PublicURL = "/latch" }, []string{"public_url: must start with http:// or https://"}},
 		{"public url with query", func(c *Config) { c.PublicURL = "https://x.example/?a=b" }, []string{"public_url: must not have user info, a query or a fragment"}},
 		{"public url without host", func(c *Config) { c.PublicURL = "https://" }, []string{"public_url: must have a host"}},

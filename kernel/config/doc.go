@@ -43,6 +43,7 @@
 //	LATCH_TLS_KEY_FILE              tls.key_file
 //	LATCH_TLS_INSECURE              tls.insecure
 //	LATCH_TLS_CLIENT_CA_FILE        tls.client_ca_file
+//	LATCH_TLS_SELF_SIGNED_CLIENT_CERTS  tls.self_signed_client_certs
 //	LATCH_UI_THEME_DIR              ui.theme_dir
 //	LATCH_MAIL_SMTP_ADDR            mail.smtp_addr
 //	LATCH_MAIL_FROM                 mail.from
@@ -70,6 +71,7 @@
 //	LATCH_PASSWORD_MEMORY           password.memory
 //	LATCH_PASSWORD_ITERATIONS       password.iterations
 //	LATCH_PASSWORD_PARALLELISM      password.parallelism
+//	LATCH_OAUTH_DPOP_NONCE_REQUIRED oauth.dpop_nonce_required
 //	LATCH_WASM_CACHE_DIR            wasm.cache_dir
 //	LATCH_BUNDLES_TRUSTED_KEYS      bundles.trusted_keys
 //	LATCH_BUNDLES_ALLOW_UNSIGNED    bundles.allow_unsigned

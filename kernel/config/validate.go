@@ -78,6 +78,7 @@ func (c Config) Validate() error {
 	v.check(!hasCert || hasKey, "tls.key_file", "must be set when tls.cert_file is set")
 	v.check(!hasKey || hasCert, "tls.cert_file", "must be set when tls.key_file is set")
 	v.check(c.TLS.ClientCAFile == "" || hasCert, "tls.client_ca_file", "needs tls.cert_file: client certificates are asked for in the TLS handshake")
+	v.check(!c.TLS.SelfSignedClientCerts || hasCert, "tls.self_signed_client_certs", "needs tls.cert_file: client certificates are asked for in the TLS handshake")
 	if !hasCert && !hasKey && !c.TLS.Insecure && c.Listen != "" && !isLoopback(c.Listen) {
 		v.add("tls.cert_file", "plain HTTP on the non-loopback address %q is refused: set tls.cert_file and tls.key_file, "+
 			"or set tls.insecure: true when a proxy in front of Latch terminates TLS", c.Listen)

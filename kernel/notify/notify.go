@@ -66,6 +66,9 @@ const (
 	// TopicBundles: a plugin bundle was installed, upgraded, rolled back
 	// or removed. Key: the bundle name.
 	TopicBundles = "bundles"
+	// TopicClaimDialects: a local claim or a claim mapping of a tenant
+	// was stored or removed. Key: the tenant id.
+	TopicClaimDialects = "claims"
 )
 
 // Limits of a Change. PostgreSQL caps a notification's payload at 8000

@@ -62,7 +62,9 @@
 // config (the calling instance's configuration), kv (the store's PluginKV,
 // per plugin id and tenant id, with key and value limits), secrets (the
 // operator's named secrets, kept sealed with a secret.Box), userlookup (the
-// tenant's user stores, read-only, the plugin's own skipped), audit (an
+// tenant's user stores behind their domains, through the router of
+// kernel/userstore/router as for logins, read-only, the plugin's own
+// skipped), audit (an
 // event on the bus with actor "plugin:<id>" and action "plugin.<action>")
 // and http (the operator's allow-list, with an SSRF guard on the address
 // dialled, no redirects, no proxy, timeouts and a body cap). The adapters

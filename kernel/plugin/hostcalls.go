@@ -16,7 +16,7 @@ import (
 	"github.com/latchid/latch/kernel/fault"
 	"github.com/latchid/latch/kernel/secret"
 	"github.com/latchid/latch/kernel/store"
-	"github.com/latchid/latch/kernel/userstore"
+	"github.com/latchid/latch/kernel/userstore/router"
 	"github.com/latchid/latch/kernel/wasmhost"
 )
 
@@ -42,9 +42,11 @@ type AuditPublisher interface {
 	Publish(e event.Event) bool
 }
 
-// UserStoresFunc returns the user store instances a tenant (by name) uses,
-// in search order.
-type UserStoresFunc func(ctx context.Context, tenant string) []*extension.Instance
+// DirectoryFunc returns the directory of every tenant's user stores (the
+// router of user store domains), or nil while the node has none yet. It
+// is asked on every look-up, because the node builds the directory after
+// it loads the plugins.
+type DirectoryFunc func() *router.Router
 
 // HostOptions are the kernel services a plugin's host calls reach, and what
 // the operator granted it. A service left nil is answered unavailable,
@@ -69,10 +71,13 @@ type HostOptions struct {
 	Secrets map[string][]byte
 	// Box seals Secrets; required when Secrets is not empty.
 	Box *secret.Box
-	// UserStores gives the tenant's user store instances for user lookup;
-	// the plugin's own extensions (see Exclude) are skipped, so a user
-	// store plugin cannot call itself.
-	UserStores UserStoresFunc
+	// Directory gives the tenant's user stores behind their domains for
+	// user look-up, the way logins see them: a qualified username
+	// ("LDAP/alice") asks its store only, a plain one the stores in search
+	// order, and ids route back to the store that made them. The plugin's
+	// own extensions (see Exclude) are left out, so a user store plugin
+	// cannot call itself.
+	Directory DirectoryFunc
 	// Audit publishes the plugin's audit events.
 	Audit AuditPublisher
 	// HTTP configures outbound HTTP; its Hosts is the operator's allow-list.
@@ -405,81 +410,64 @@ func (h *HostCalls) secret(sc *Scope, r abi.SecretGetRequest) (abi.Message, erro
 	return &abi.SecretGetResponse{Value: v}, nil
 }
 
-// stores returns the tenant's user stores, the plugin's own excluded.
-func (h *HostCalls) stores(ctx context.Context, sc *Scope, tenant string) ([]*extension.Instance, error) {
+// directory returns the tenant's user store domains, the plugin's own
+// stores left out.
+func (h *HostCalls) directory(sc *Scope, tenant string) (*router.View, error) {
 	if err := tenantAllowed(sc, tenant); err != nil {
 		return nil, err
 	}
 	if tenant == "" {
 		return nil, fault.InvalidRequest.WithMessage("the tenant is required")
 	}
-	if h.opts.UserStores == nil {
+	var dir *router.Router
+	if h.opts.Directory != nil {
+		dir = h.opts.Directory()
+	}
+	if dir == nil {
 		return nil, fault.Unavailable.WithMessage("user lookup is not available to plugins on this host")
 	}
-	all := h.opts.UserStores(ctx, tenant)
-	out := make([]*extension.Instance, 0, len(all))
-	for _, in := range all {
-		if !slices.Contains(h.own, in.ID()) {
-			out = append(out, in)
-		}
-	}
-	return out, nil
+	return dir.View(func(m router.Member) bool { return !slices.Contains(h.own, m.Instance.ID()) }), nil
 }
 
-// getUser asks the tenant's user stores in order; the first that knows the
-// user answers.
+// getUser returns the user with a directory id ("LDAP:5f0c…" for a user
+// of domain LDAP, a primary store's id unchanged) from the store that
+// made it.
 func (h *HostCalls) getUser(ctx context.Context, sc *Scope, r abi.GetUserRequest) (abi.Message, error) {
-	stores, err := h.stores(ctx, sc, r.Tenant)
+	dir, err := h.directory(sc, r.Tenant)
 	if err != nil {
 		return nil, err
 	}
-	for _, in := range stores {
-		us, ok := extension.As[userstore.Store](in)
-		if !ok {
-			continue
-		}
-		var u abi.User
-		err := extension.Call(ctx, in, abi.OpGetUser, func(ctx context.Context) error {
-			var err error
-			u, err = us.GetUser(ctx, abi.GetUserRequest{Tenant: r.Tenant, ID: r.ID, Config: in.Config()})
-			return err
-		})
-		if fault.CodeOf(err) == fault.CodeNotFound {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		return &abi.UserResponse{User: u}, nil
+	u, err := dir.GetUser(ctx, r.Tenant, r.ID)
+	if fault.CodeOf(err) == fault.CodeNotFound {
+		return &abi.UserResponse{Error: &abi.Error{Code: abi.CodeNotFound, Message: "no such user"}}, nil
 	}
-	return &abi.UserResponse{Error: &abi.Error{Code: abi.CodeNotFound, Message: "no such user"}}, nil
+	if err != nil {
+		return nil, err
+	}
+	return &abi.UserResponse{User: u}, nil
 }
 
-// findUsers lists users from the first of the tenant's user stores.
+// findUsers finds users as logins do. With a username: a qualified one
+// ("LDAP/alice") in its store only, a plain one in the first store of the
+// search order that knows it. Otherwise one page of the users of every
+// store, in search order (resp.Next continues across stores). Users are
+// in the directory's form: qualified ids and usernames.
 func (h *HostCalls) findUsers(ctx context.Context, sc *Scope, r abi.FindUsersRequest) (abi.Message, error) {
-	stores, err := h.stores(ctx, sc, r.Tenant)
+	dir, err := h.directory(sc, r.Tenant)
 	if err != nil {
 		return nil, err
 	}
-	for _, in := range stores {
-		us, ok := extension.As[userstore.Store](in)
-		if !ok {
-			continue
-		}
-		req := r
-		req.Config = in.Config()
-		var resp abi.FindUsersResponse
-		err := extension.Call(ctx, in, abi.OpFindUsers, func(ctx context.Context) error {
-			var err error
-			resp, err = us.FindUsers(ctx, req)
-			return err
-		})
-		if err != nil {
-			return &abi.FindUsersResponse{Error: fault.ToWire(err)}, nil
-		}
-		return &resp, nil
+	r.Config = nil
+	var resp abi.FindUsersResponse
+	if r.Username != "" {
+		resp, err = dir.FindFirst(ctx, r.Tenant, r)
+	} else {
+		resp, err = dir.FindUsers(ctx, r.Tenant, r)
 	}
-	return &abi.FindUsersResponse{}, nil
+	if err != nil {
+		return &abi.FindUsersResponse{Error: fault.ToWire(err)}, nil
+	}
+	return &resp, nil
 }
 
 // auditAction is the form of an audit action a plugin may record.

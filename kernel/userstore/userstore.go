@@ -68,6 +68,32 @@ type GroupLister interface {
 	ListGroups(ctx context.Context, req abi.ListGroupsRequest) (abi.ListGroupsResponse, error)
 }
 
+// GroupMemberLister is implemented by GroupListers that list the members
+// of one group, so that a group of the store shows its members (SCIM's
+// Group resource). It is a builtin ability, without a wire form.
+type GroupMemberLister interface {
+	// ListGroupMembers returns the group with the id and its member
+	// users, at most the store's own bound of them (in the store's
+	// order); GroupMembers.More says whether the group holds more. An
+	// unknown group is ErrNotFound.
+	ListGroupMembers(ctx context.Context, tenant, groupID string) (GroupMembers, error)
+}
+
+// GroupMembers is a group with its members, as GroupMemberLister returns
+// it.
+type GroupMembers struct {
+	// Group is the group.
+	Group abi.Group
+	// Members are users of the store (id, username and the profile
+	// fields).
+	Members []abi.User
+	// Limit is the store's bound on Members.
+	Limit int
+	// More is true when the group holds more members than Members: the
+	// list stopped at Limit.
+	More bool
+}
+
 // AttributeReader is implemented by stores that read named attributes of
 // a user on demand: the claims an administrator maps to a store's own
 // attributes (kernel/claims, docs/claims.md). It is a builtin ability,

@@ -136,8 +136,9 @@ func Secret(tenant, name string) ([]byte, error) {
 	return resp.Value, nil
 }
 
-// LookupUser reads the user id from the tenant's user stores;
-// plugin.ErrNotFound when there is none. Capability "userlookup".
+// LookupUser reads the user id from the tenant's user stores, routed by
+// its user store domain as for logins ("LDAP:5f0c…" reads domain LDAP's
+// user); plugin.ErrNotFound when there is none. Capability "userlookup".
 func LookupUser(tenant, id string) (abi.User, error) {
 	var resp abi.UserResponse
 	if err := call(abi.HostOpGetUser, &abi.GetUserRequest{Tenant: tenant, ID: id}, &resp); err != nil {
@@ -150,7 +151,9 @@ func LookupUser(tenant, id string) (abi.User, error) {
 }
 
 // FindUsers lists the users of the tenant's user stores matching req's
-// filter, a page at a time (req.Config is ignored). Capability
+// filter, a page at a time (req.Config is ignored). A username is looked
+// up as logins do: "LDAP/alice" in domain LDAP only, a plain name in the
+// first store of the search order that knows it. Capability
 // "userlookup".
 func FindUsers(req abi.FindUsersRequest) (abi.FindUsersResponse, error) {
 	var resp abi.FindUsersResponse

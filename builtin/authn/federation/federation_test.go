@@ -190,6 +190,27 @@ func TestMap(t *testing.T) {
 	}
 }
 
+func TestClaims(t *testing.T) {
+	id := federation.Identity{
+		IDP: "corp", Subject: "up-1", Username: "jane.up", Email: "jane@corp.example", EmailVerified: true,
+		DisplayName: "Jane Doe", GivenName: "Jane", PhoneNumber: "+15550100",
+		Attributes: map[string]any{"department": "42", "idp": "spoofed"},
+	}
+	got := federation.Claims(id, federation.Account{UserID: "u-1", Username: "jane"})
+	want := map[string]any{
+		"username": "jane", "idp": "corp", "idp_subject": "up-1", "email": "jane@corp.example", "email_verified": true,
+		"display_name": "Jane Doe", "given_name": "Jane", "phone_number": "+15550100", "department": "42",
+	}
+	if len(got) != len(want) {
+		t.Fatalf("claims %v, want %v", got, want)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %v, want %v", k, got[k], v)
+		}
+	}
+}
+
 func TestBaseFromCallback(t *testing.T) {
 	for in, want := range map[string]string{
 		"https://id.example.com/login?flow=abc":        "https://id.example.com",

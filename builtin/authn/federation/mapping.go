@@ -106,13 +106,40 @@ func str(v any) (string, bool) {
 	return s, true
 }
 
+// Claim names of a federated login's answer that are not attributes of
+// the identity: the local account's username, the authenticator instance
+// and the upstream's id of the user.
+const (
+	ClaimIDP        = "idp"
+	ClaimIDPSubject = "idp_subject"
+)
+
 // Claims is the local claims of a signed-in federated user, as the
-// authenticator answers them to the login flow.
+// authenticator answers them to the login flow: the local account's
+// username, the identity provider (ClaimIDP, ClaimIDPSubject), and every
+// attribute the upstream asserted, mapped through the instance's claim
+// mapping to local names (email and email_verified, display_name,
+// given_name, family_name, phone_number, and the other mapped attributes
+// under their local names). A login whose attribute step is this one
+// releases these attributes to the application rather than the local
+// account's (builtin/login).
 func Claims(id Identity, acc Account) map[string]any {
-	c := map[string]any{"username": acc.Username, "idp": id.IDP, "idp_subject": id.Subject}
+	c := make(map[string]any, len(id.Attributes)+8)
+	for k, v := range id.Attributes {
+		c[k] = v
+	}
+	c[AttrUsername], c[ClaimIDP], c[ClaimIDPSubject] = acc.Username, id.IDP, id.Subject
 	if id.Email != "" {
-		c["email"] = id.Email
-		c["email_verified"] = id.EmailVerified
+		c[AttrEmail] = id.Email
+		c[AttrEmailVerified] = id.EmailVerified
+	}
+	for k, v := range map[string]string{
+		AttrDisplayName: id.DisplayName, AttrGivenName: id.GivenName,
+		AttrFamilyName: id.FamilyName, AttrPhoneNumber: id.PhoneNumber,
+	} {
+		if v != "" {
+			c[k] = v
+		}
 	}
 	return c
 }

@@ -20,7 +20,9 @@
 // renamed to their local names. Any other pair passes through unchanged.
 //
 // The instance asks the kernel for DepStore and, optionally, DepDirectory
-// when it is provisioned.
+// and DepCache when it is provisioned. With DepCache, a tenant's tables
+// are read once and kept until its owner (the node) drops them after a
+// change.
 package dialect
 
 import (
@@ -53,6 +55,10 @@ const (
 	// (*router.Router, anything implementing Directory); without it the
 	// mapper translates only the claims it is given.
 	DepDirectory = "userstore.directory"
+	// DepCache names the node's cache of the tenants' dialect tables
+	// (*Cache), optional: without it every mapping reads the tables from
+	// the store.
+	DepCache = "claims.dialects"
 )
 
 // ErrDependency means DepStore is missing or of the wrong type.
@@ -96,6 +102,7 @@ type Mapper struct {
 
 	tables Tables
 	dir    Directory
+	cache  *Cache
 }
 
 // Provision takes the dependencies.
@@ -113,28 +120,14 @@ func (m *Mapper) Provision(_ context.Context, env extension.Env) error {
 		}
 		m.dir = dir
 	}
+	if d, ok := env.Dep(DepCache); ok {
+		c, ok := d.(*Cache)
+		if !ok {
+			return fmt.Errorf("provisioning %s: %w: %q is %T, want a *dialect.Cache", ID, ErrDependency, DepCache, d)
+		}
+		m.cache = c
+	}
 	return nil
-}
-
-// Load returns the tenant's effective dialect tables (built-in defaults
-// with its stored records over them).
-func Load(ctx context.Context, t Tables, tenant string) (*claims.Dialects, error) {
-	tn, err := t.GetTenantByName(ctx, tenant)
-	if errors.Is(err, store.ErrNotFound) {
-		return claims.NewDialects(nil, nil), nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("loading claim dialects of tenant %q: %w", tenant, err)
-	}
-	lcs, err := t.ListLocalClaims(ctx, tn.ID)
-	if err != nil {
-		return nil, fmt.Errorf("loading local claims: %w", err)
-	}
-	cms, err := t.ListClaimMappings(ctx, tn.ID, "")
-	if err != nil {
-		return nil, fmt.Errorf("loading claim mappings: %w", err)
-	}
-	return claims.NewDialects(LocalFromStore(lcs), MappingsFromStore(cms)), nil
 }
 
 // LocalFromStore converts stored local claims.
@@ -167,7 +160,7 @@ func (m *Mapper) Map(ctx context.Context, req abi.MapRequest) (abi.MapResponse, 
 	if req.From == req.To || (req.From != abi.DialectLocal && req.To != abi.DialectLocal) {
 		return abi.MapResponse{Claims: in}, nil
 	}
-	d, err := Load(ctx, m.tables, req.Tenant)
+	d, err := m.cache.Load(ctx, m.tables, req.Tenant)
 	if err != nil {
 		return abi.MapResponse{}, fault.Unavailable.WithMessage("the claim dialects could not be read").WithCause(err)
 	}

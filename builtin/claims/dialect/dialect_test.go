@@ -15,7 +15,7 @@ import (
 	"github.com/latchid/latch/kernel/store/sqlite"
 )
 
-func load(t *testing.T, cfg string, deps map[string]any) (*dialect.Mapper, error) {
+func load(t testing.TB, cfg string, deps map[string]any) (*dialect.Mapper, error) {
 	t.Helper()
 	r := extension.NewRegistry()
 	r.Register(dialect.Module())

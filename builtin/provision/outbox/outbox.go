@@ -515,7 +515,10 @@ func (o *Outbox) event(ctx context.Context, t store.Tenant, e Entry) (abi.Provis
 // Sink feeds the outbox from the audit event bus: every successful user
 // or group change becomes a queued change. With rules, a change of a
 // user's group memberships or roles queues the user too, since it may
-// move them in or out of scope.
+// move them in or out of scope: a member added or removed, every member
+// of a group renamed or given or stripped of a role, and every former
+// member of a deleted group (named by the event,
+// provision.FormerMembers).
 type Sink struct{ O *Outbox }
 
 // Name implements event.Sink.
@@ -547,10 +550,28 @@ func (s Sink) Write(ctx context.Context, events []event.Event) error {
 			if kind != abi.ResourceGroup {
 				continue
 			}
-			if uid, _ := e.Detail["user"].(string); uid != "" && rules.dependsOnMembership() {
-				// First the user (in or out of scope), then the group
+			if rules.dependsOnMembership() {
+				// First the users whose scope may change, then the group
 				// (whose members are the users in scope).
-				enqueue(e.Tenant, abi.ResourceUser, uid)
+				switch e.Action {
+				case event.GroupDelete:
+					// The members left with the group; the event names
+					// them (provision.FormerMembers).
+					ids, truncated := provision.MemberIDs(e.Detail)
+					for _, uid := range ids {
+						enqueue(e.Tenant, abi.ResourceUser, uid)
+					}
+					if truncated {
+						errs = append(errs, s.O.enqueueKnownUsers(ctx, e.Tenant))
+					}
+				case event.GroupUpdate:
+					// A renamed group may move all its members.
+					errs = append(errs, s.O.enqueueMembers(ctx, e.Tenant, id))
+				default:
+					if uid, _ := e.Detail["user"].(string); uid != "" {
+						enqueue(e.Tenant, abi.ResourceUser, uid)
+					}
+				}
 			}
 			enqueue(e.Tenant, abi.ResourceGroup, id)
 		case event.RoleAssign, event.RoleUnassign:
@@ -566,6 +587,28 @@ func (s Sink) Write(ctx context.Context, events []event.Event) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// enqueueKnownUsers queues every user the target holds (those in the id
+// map), so that each is checked against the rules again.
+func (o *Outbox) enqueueKnownUsers(ctx context.Context, tenantID string) error {
+	prefix := "map/" + abi.ResourceUser + "/"
+	p := store.Page{Limit: store.MaxPageLimit}
+	for {
+		kvs, next, err := o.st.KVList(ctx, o.opts.Namespace, tenantID, prefix, p)
+		if err != nil {
+			return fmt.Errorf("listing the users pushed: %w", err)
+		}
+		for _, kv := range kvs {
+			if err := o.Enqueue(ctx, tenantID, abi.ResourceUser, strings.TrimPrefix(kv.Key, prefix)); err != nil {
+				return err
+			}
+		}
+		if next == "" {
+			return nil
+		}
+		p.After = next
+	}
 }
 
 // enqueueMembers queues every member of a group.

@@ -1,8 +1,10 @@
 package outbox
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -41,6 +43,69 @@ type Rules struct {
 	Deprovision string `json:"deprovision,omitempty"`
 
 	filter scim.Expr
+}
+
+// DepRules names the dependency through which the node hands provisioner
+// instances that keep their own outbox (provision.scim) the rules set on
+// the instance in the node's configuration (extensions.instances[].rules):
+// a RulesFunc.
+const DepRules = "provision.rules"
+
+// RulesFunc returns the compiled rules configured for the instance of
+// that name, or nil when none are.
+type RulesFunc func(instance string) *Rules
+
+// ParseRules decodes and compiles a rules object strictly: an unknown
+// field, a wrong type or a bad filter is an error naming the field.
+func ParseRules(raw []byte) (*Rules, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	var r Rules
+	if err := dec.Decode(&r); err != nil {
+		return nil, fmt.Errorf("decoding rules: %w", err)
+	}
+	if dec.More() {
+		return nil, errors.New("decoding rules: more than one JSON value")
+	}
+	if err := r.checkBounds(); err != nil {
+		return nil, err
+	}
+	if err := r.Compile(); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// Bounds of a rules object, the same as provision.scim's configuration
+// schema sets on its rules.
+const (
+	maxRuleNames      = 100
+	maxRuleNameLen    = 128
+	maxRuleAttributes = 32
+	maxRuleValueLen   = 1024
+)
+
+// checkBounds refuses rules over the bounds.
+func (r *Rules) checkBounds() error {
+	for field, names := range map[string][]string{"groups": r.Groups, "roles": r.Roles} {
+		if len(names) > maxRuleNames {
+			return fmt.Errorf("rules.%s: at most %d names", field, maxRuleNames)
+		}
+		for i, n := range names {
+			if n == "" || len(n) > maxRuleNameLen {
+				return fmt.Errorf("rules.%s[%d]: 1 to %d bytes", field, i, maxRuleNameLen)
+			}
+		}
+	}
+	if len(r.Attributes) > maxRuleAttributes {
+		return fmt.Errorf("rules.attributes: at most %d", maxRuleAttributes)
+	}
+	for k, v := range r.Attributes {
+		if k == "" || len(k) > maxRuleNameLen || len(v) > maxRuleValueLen {
+			return fmt.Errorf("rules.attributes: names of 1 to %d bytes, values of at most %d", maxRuleNameLen, maxRuleValueLen)
+		}
+	}
+	return nil
 }
 
 // filterAttributes are the attribute names Filter may use (lowercase).

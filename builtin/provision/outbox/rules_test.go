@@ -1,6 +1,7 @@
 package outbox
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/latchid/latch/kernel/store"
@@ -96,4 +97,32 @@ func FuzzRulesFilter(f *testing.F) {
 		}
 		_ = match(r.filter, view)
 	})
+}
+
+func TestParseRules(t *testing.T) {
+	many := `{"groups":[` + strings.Repeat(`"g",`, maxRuleNames) + `"g"]}`
+	for _, c := range []struct {
+		name, raw string
+		ok        bool
+	}{
+		{"groups and filter", `{"groups":["eng"],"filter":"userName sw \"a\"","deprovision":"disable"}`, true},
+		{"empty", `{}`, true},
+		{"unknown field", `{"group":["eng"]}`, false},
+		{"wrong type", `{"groups":"eng"}`, false},
+		{"two values", `{} {}`, false},
+		{"too many groups", many, false},
+		{"empty role", `{"roles":[""]}`, false},
+		{"long attribute value", `{"attributes":{"a":"` + strings.Repeat("x", maxRuleValueLen+1) + `"}}`, false},
+		{"bad filter", `{"filter":"password eq \"x\""}`, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r, err := ParseRules([]byte(c.raw))
+			if (err == nil) != c.ok {
+				t.Fatalf("ParseRules = %+v, %v; want ok %v", r, err, c.ok)
+			}
+			if c.ok && r == nil {
+				t.Fatal("no rules")
+			}
+		})
+	}
 }

@@ -76,6 +76,20 @@ func (in *Instance) Provision(ctx context.Context, env extension.Env) error {
 	if err != nil {
 		return fmt.Errorf("provisioning %s: %w", ID, err)
 	}
+	if d, ok := env.Dep(outbox.DepRules); ok {
+		f, ok := d.(outbox.RulesFunc)
+		if !ok {
+			return fmt.Errorf("provisioning %s: dependency %q is %T, want an outbox.RulesFunc", ID, outbox.DepRules, d)
+		}
+		if r := f(cmp.Or(env.Name, string(ID))); r != nil {
+			if in.Rules != nil {
+				return &extension.ConfigError{Fields: []extension.FieldError{{Path: "rules",
+					Message: "rules are set both on the instance and in its config; keep one (the instance's rules are the same object)"}}}
+			}
+			c := *r // this instance compiles its own copy
+			in.Rules = &c
+		}
+	}
 	if err := in.Rules.Compile(); err != nil {
 		return &extension.ConfigError{Fields: []extension.FieldError{{Path: "config." + strings.SplitN(err.Error(), ":", 2)[0], Message: err.Error()}}}
 	}

@@ -174,7 +174,15 @@ type Groups struct {
 	IDFormat    string `json:"id_format,omitempty"`
 	Name        string `json:"name,omitempty"`
 	Description string `json:"description,omitempty"`
+	// MaxMembers bounds the members read for one group (a group's
+	// listing in SCIM shows at most this many); default
+	// DefaultMaxGroupMembers.
+	MaxMembers int `json:"max_members,omitempty"`
 }
+
+// DefaultMaxGroupMembers is the default bound on the members read for one
+// group (Groups.MaxMembers).
+const DefaultMaxGroupMembers = 1000
 
 // settings is the checked, defaulted form of a Store's configuration.
 type settings struct {
@@ -381,6 +389,10 @@ func (st *settings) settleGroups() error {
 	}
 	g.Name = orString(g.Name, "cn")
 	g.Description = orString(g.Description, "description")
+	g.MaxMembers = orInt(g.MaxMembers, DefaultMaxGroupMembers)
+	if g.MaxMembers < 1 || g.MaxMembers > maxGroupMembersBound {
+		return configErr("groups.max_members", "must be from 1 to %d", maxGroupMembersBound)
+	}
 	for _, p := range []struct{ field, v string }{
 		{"member_attribute", g.MemberAttribute}, {"member_of_attribute", g.MemberOfAttribute},
 		{"id", g.ID}, {"name", g.Name}, {"description", g.Description},

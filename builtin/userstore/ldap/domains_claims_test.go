@@ -27,6 +27,7 @@ func (d *domains) mapClaims(t *testing.T, from, to, subject string, in map[strin
 func TestClaimDialects(t *testing.T) {
 	s := ownSlapd(t)
 	d := newDomains(t, s, config(s), `{}`)
+	d.dir.KeepShadows(d.st)
 	base := d.serve(t) + "/t/" + domainTenant + "/api/admin/v1"
 	ctx := ctxT(t)
 
@@ -126,8 +127,17 @@ func TestClaimDialects(t *testing.T) {
 	if st, body = do(t, "PUT", base+"/users/"+dave.ID+"/profiles/default", `{}`, asAdmin); st != http.StatusBadRequest {
 		t.Fatalf("PUT the default profile: %d %v", st, body)
 	}
-	if st, body = do(t, "PUT", base+"/users/"+alice.ID+"/profiles/work", `{}`, asAdmin); st != http.StatusNotImplemented {
+	// A directory user keeps its profiles on its shadow record, which
+	// the first profile write creates; the mapper applies them.
+	if st, body = do(t, "PUT", base+"/users/"+alice.ID+"/profiles/work", `{"email":"alice@work.example"}`, asAdmin); st != http.StatusOK {
 		t.Fatalf("a profile for a directory user: %d %v", st, body)
+	}
+	work = d.mapClaims(t, abi.DialectLocal, abi.DialectOIDC, alice.ID, map[string]any{claims.ProfileClaim: "work"})
+	if work["email"] != "alice@work.example" || work["cost_center"] != "engineering" {
+		t.Fatalf("LDAP/alice's work profile: %v", work)
+	}
+	if def := d.mapClaims(t, abi.DialectLocal, abi.DialectOIDC, alice.ID, nil); def["email"] != "alice@example.org" {
+		t.Fatalf("LDAP/alice's default profile: %v", def)
 	}
 
 	// Local claim URIs are aliases; outside dialects map back to local

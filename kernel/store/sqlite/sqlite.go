@@ -288,15 +288,50 @@ func (s *Store) inTx(ctx context.Context, fn func(q sqlstore.Querier) error) err
 // Migrate applies the embedded migrations the database lacks, in one
 // IMMEDIATE transaction: the write lock it takes keeps other processes from
 // migrating at the same time.
+//
+// Foreign-key enforcement is off while the migrations run, as SQLite asks
+// for a table that is rebuilt (0008 rebuilds users: dropping the old table
+// must not cascade to the rows that refer to it); every reference is
+// checked before the transaction commits, so a migration that leaves a
+// dangling one fails and changes nothing.
 func (s *Store) Migrate(ctx context.Context) error {
 	ms, err := sqlstore.LoadMigrations(mustSub(migrationFiles, "migrations"))
 	if err != nil {
 		return fmt.Errorf("migrating sqlite database: %w", err)
 	}
-	if err := s.inTx(ctx, func(q sqlstore.Querier) error { return sqlstore.Migrate(ctx, q, ms) }); err != nil {
+	// The writer pool holds one connection, so the pragma applies to the
+	// transaction below; it cannot change inside a transaction.
+	if _, err := s.w.ExecContext(ctx, `PRAGMA foreign_keys = OFF`); err != nil {
+		return fmt.Errorf("migrating sqlite database: turning foreign keys off: %w", err)
+	}
+	err = s.inTx(ctx, func(q sqlstore.Querier) error {
+		if err := sqlstore.Migrate(ctx, q, ms); err != nil {
+			return err
+		}
+		return checkForeignKeys(ctx, q)
+	})
+	if _, ferr := s.w.ExecContext(context.WithoutCancel(ctx), `PRAGMA foreign_keys = ON`); ferr != nil && err == nil {
+		err = fmt.Errorf("turning foreign keys on: %w", ferr)
+	}
+	if err != nil {
 		return fmt.Errorf("migrating sqlite database: %w", err)
 	}
 	return nil
+}
+
+// checkForeignKeys fails when a row refers to a row that does not exist.
+func checkForeignKeys(ctx context.Context, q sqlstore.Querier) error {
+	var table, parent string
+	var rowid sql.NullInt64
+	var fk int
+	err := q.QueryRow(ctx, `PRAGMA foreign_key_check`).Scan(&table, &rowid, &parent, &fk)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("checking foreign keys: %w", err)
+	}
+	return fmt.Errorf("checking foreign keys: a row of %s refers to a missing row of %s", table, parent)
 }
 
 // Ping reports whether both pools can reach the database.

@@ -45,6 +45,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Users", testUsers},
 		{"UserPaging", testUserPaging},
 		{"UserCascade", testUserCascade},
+		{"UserIDsPerTenant", testUserIDsPerTenant},
 		{"MissingTenant", testMissingTenant},
 		{"TimeRoundTrip", testTimeRoundTrip},
 		{"Groups", testGroups},

@@ -363,3 +363,52 @@ func testConcurrentCreates(t *testing.T, s store.Store) {
 		t.Errorf("after racing creates, %d users are named dup, want 1", len(us))
 	}
 }
+
+// testUserIDsPerTenant: a user id is unique per tenant only. Two tenants
+// may hold a user with the same id (the shadows of one directory entry),
+// each with its own memberships, roles and sessions; within one tenant the
+// id stays unique.
+func testUserIDsPerTenant(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	a, b := mkTenant(t, s, "acme").ID, mkTenant(t, s, "globex").ID
+	const id = "LDAP:5f0c2e1a-0000-4000-8000-000000000001"
+	ua, err := s.CreateUser(ctx, store.User{ID: id, TenantID: a, Username: "LDAP/alice", Enabled: true})
+	ok(t, err, "CreateUser in tenant A")
+	ub, err := s.CreateUser(ctx, store.User{ID: id, TenantID: b, Username: "LDAP/alice", Enabled: true})
+	ok(t, err, "CreateUser with the same id in tenant B")
+	_, err = s.CreateUser(ctx, store.User{ID: id, TenantID: a, Username: "LDAP/other"})
+	is(t, err, store.ErrConflict, "CreateUser with a taken id in the same tenant")
+
+	ga, gb := mkGroup(t, s, a, "staff"), mkGroup(t, s, b, "staff")
+	ra := mkRole(t, s, a, "admin")
+	ok(t, s.AddGroupMember(ctx, a, ga.ID, id), "AddGroupMember in tenant A")
+	ok(t, s.AddGroupMember(ctx, b, gb.ID, id), "AddGroupMember in tenant B")
+	ok(t, s.AssignRole(ctx, a, ra.ID, store.SubjectUser, id), "AssignRole in tenant A")
+	mkSession(t, s, b, id, hour())
+
+	ua.DisplayName = "Alice of A"
+	_, err = s.UpdateUser(ctx, ua)
+	ok(t, err, "UpdateUser in tenant A")
+	got, err := s.GetUser(ctx, b, id)
+	ok(t, err, "GetUser in tenant B")
+	if got.DisplayName != "" || got.Version != ub.Version {
+		t.Errorf("updating tenant A's user changed tenant B's: %+v", got)
+	}
+	rs, err := s.ListEffectiveUserRoles(ctx, b, id)
+	ok(t, err, "ListEffectiveUserRoles in tenant B")
+	if len(rs) != 0 {
+		t.Errorf("tenant B's user has tenant A's roles: %v", rs)
+	}
+
+	ok(t, s.DeleteUser(ctx, a, id), "DeleteUser in tenant A")
+	_, err = s.GetUser(ctx, b, id)
+	ok(t, err, "GetUser in tenant B after the delete in tenant A")
+	ms, _, err := s.ListGroupMembers(ctx, b, gb.ID, store.Page{})
+	ok(t, err, "ListGroupMembers in tenant B")
+	checkPaged(t, "ListGroupMembers in tenant B after the delete in tenant A", ids(ms, userID), []string{id})
+	ss, err := s.ListUserSessions(ctx, b, id)
+	ok(t, err, "ListUserSessions in tenant B")
+	if len(ss) != 1 {
+		t.Errorf("tenant B's user has %d sessions after the delete in tenant A, want 1", len(ss))
+	}
+}

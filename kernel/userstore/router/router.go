@@ -25,11 +25,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
 	"strconv"
 	"strings"
 
 	"github.com/latchid/latch/abi"
+	"github.com/latchid/latch/kernel/claims"
 	"github.com/latchid/latch/kernel/extension"
 	"github.com/latchid/latch/kernel/fault"
 	"github.com/latchid/latch/kernel/userstore"
@@ -342,7 +344,11 @@ func (r *Router) GetUser(ctx context.Context, tenant, id string) (Member, abi.Us
 	if err != nil {
 		return m, abi.User{}, fmt.Errorf("getting user from domain %s: %w", m.Domain, err)
 	}
-	return m, m.qualify(u), nil
+	u = m.qualify(u)
+	if err := r.withShadowProfiles(ctx, tenant, m, &u); err != nil {
+		return m, abi.User{}, err
+	}
+	return m, u, nil
 }
 
 // OpReadAttributes names ReadAttributes calls in extension metrics.
@@ -444,6 +450,39 @@ func (r *Router) ListGroups(ctx context.Context, tenant string, req abi.ListGrou
 }
 
 func all(Member) bool { return true }
+
+// OpListGroupMembers names ListGroupMembers calls in extension metrics.
+const OpListGroupMembers = "list_group_members"
+
+// ListGroupMembers returns the group with a directory id and its members,
+// in the directory's form (qualified ids and names), from the group's
+// store (userstore.GroupMemberLister). The store bounds the members; More
+// says the group holds more. A store without that ability answers an
+// unsupported fault.
+func (r *Router) ListGroupMembers(ctx context.Context, tenant, groupID string) (userstore.GroupMembers, error) {
+	m, raw, err := r.route(tenant, groupID)
+	if err != nil {
+		return userstore.GroupMembers{}, err
+	}
+	gl, ok := extension.As[userstore.GroupMemberLister](m.Instance)
+	if !ok {
+		return userstore.GroupMembers{}, fault.Unsupported.WithMessagef("user store domain %s does not list the members of its groups", m.Domain)
+	}
+	var out userstore.GroupMembers
+	err = extension.Call(ctx, m.Instance, OpListGroupMembers, func(ctx context.Context) error {
+		var err error
+		out, err = gl.ListGroupMembers(ctx, tenant, raw)
+		return err
+	})
+	if err != nil {
+		return userstore.GroupMembers{}, fmt.Errorf("listing group members in domain %s: %w", m.Domain, err)
+	}
+	out.Group = m.qualifyGroup(out.Group)
+	for i := range out.Members {
+		out.Members[i] = m.qualify(out.Members[i])
+	}
+	return out, nil
+}
 
 // groupPage reads one page of a store's groups into out.
 func (r *Router) groupPage(ctx context.Context, tenant string, m Member, req abi.ListGroupsRequest, cursor string, limit int, out *[]abi.Group) (int, string, error) {
@@ -696,7 +735,16 @@ func (v *View) GetUser(ctx context.Context, tenant, id string) (abi.User, error)
 		return abi.User{}, userstore.ErrNotFound
 	}
 	_, u, err := v.r.GetUser(ctx, tenant, id)
-	return u, err
+	if err != nil {
+		return abi.User{}, err
+	}
+	// The profiles kept on the shadow are the admin API's to show, apart
+	// from the user's attributes, and never written back to the store.
+	if _, ok := u.Attributes[claims.ProfilesAttribute]; ok {
+		u.Attributes = maps.Clone(u.Attributes)
+		delete(u.Attributes, claims.ProfilesAttribute)
+	}
+	return u, nil
 }
 
 // FindUsers returns one page of the users of the view's stores (see
@@ -728,6 +776,36 @@ func (v *View) FindUsers(ctx context.Context, tenant string, req abi.FindUsersRe
 	return out, nil
 }
 
+// FindFirst answers a request naming a username as logins resolve one
+// (Router.FindUser): a username qualified with a domain of the view is
+// looked up in that store only; a plain one store by store in search
+// order, and the first store that knows it answers alone, so another
+// store's user of the same name is reached only with its prefix. The
+// request's other filters apply in that store; req.Cursor and resp.Next
+// page within it. Users are in the directory's form.
+func (v *View) FindFirst(ctx context.Context, tenant string, req abi.FindUsersRequest) (abi.FindUsersResponse, error) {
+	ms := v.Members(tenant)
+	if m, rest, ok := v.r.SplitUsername(tenant, req.Username); ok {
+		ms, req.Username = onlyMember(ms, m), rest
+	}
+	req.Tenant = tenant
+	for _, m := range ms {
+		resp, err := v.r.find(ctx, m, req)
+		if err != nil {
+			return abi.FindUsersResponse{}, err
+		}
+		if len(resp.Users) == 0 {
+			continue
+		}
+		out := abi.FindUsersResponse{Users: make([]abi.User, len(resp.Users)), Next: resp.Next}
+		for i, u := range resp.Users {
+			out.Users[i] = m.qualify(u)
+		}
+		return out, nil
+	}
+	return abi.FindUsersResponse{Users: []abi.User{}}, nil
+}
+
 // ListGroups returns one page of the groups of the view's stores, or of
 // one of their users (req.UserID, a directory id).
 func (v *View) ListGroups(ctx context.Context, tenant string, req abi.ListGroupsRequest) (abi.ListGroupsResponse, error) {
@@ -746,6 +824,16 @@ func (v *View) ListGroups(ctx context.Context, tenant string, req abi.ListGroups
 		return abi.ListGroupsResponse{}, err
 	}
 	return out, nil
+}
+
+// ListGroupMembers returns a group of the view's stores with its members
+// (see Router.ListGroupMembers); a group id of a store outside the view is
+// userstore.ErrNotFound.
+func (v *View) ListGroupMembers(ctx context.Context, tenant, groupID string) (userstore.GroupMembers, error) {
+	if _, ok := v.Owns(tenant, groupID); !ok {
+		return userstore.GroupMembers{}, userstore.ErrNotFound
+	}
+	return v.r.ListGroupMembers(ctx, tenant, groupID)
 }
 
 // CreateUser writes a new user to the view's store of domain.

@@ -7,16 +7,22 @@ import (
 	"maps"
 
 	"github.com/latchid/latch/abi"
+	"github.com/latchid/latch/kernel/claims"
 	"github.com/latchid/latch/kernel/fault"
 	"github.com/latchid/latch/kernel/store"
+	"github.com/latchid/latch/kernel/userstore"
 )
 
 // ShadowAttribute marks a database user as the shadow of a directory user:
 // its value is the domain of the store that holds the user. Sessions,
 // consents, role assignments, linked accounts and passkeys refer to the
 // database's users, so a user of another store (LDAP) gets a shadow record
-// on the first login, keyed by the routable id ("LDAP:5f0c…") and named
-// with the domain prefix ("LDAP/alice"). A shadow has no password and
+// on the first login, or when an admin attaches data to the user first
+// (EnsureShadow), keyed by the tenant and the routable id ("LDAP:5f0c…":
+// the store's domain and the entry's stable id), and named with the domain
+// prefix ("LDAP/alice"). User ids are unique per tenant in the database,
+// so two tenants that sign users in through one directory each keep their
+// own shadow of an entry. A shadow has no password and
 // never authenticates by itself; the admin API and SCIM list the directory
 // user, not the shadow.
 const ShadowAttribute = "latch.directory"
@@ -80,6 +86,69 @@ func (r *Router) Shadow(ctx context.Context, tenant string, m Member, u abi.User
 }
 
 var errRetry = errors.New("shadow write lost a race")
+
+// withShadowProfiles adds the profiles an admin gave a directory user
+// (kept on its shadow, claims.ProfilesAttribute) to u, the user as its
+// store returned it, so that claims see them as for a database user. A
+// user without a shadow has none.
+func (r *Router) withShadowProfiles(ctx context.Context, tenant string, m Member, u *abi.User) error {
+	if r.shadows == nil || m.Primary {
+		return nil
+	}
+	t, err := r.shadows.GetTenantByName(ctx, tenant)
+	if err != nil {
+		return fmt.Errorf("reading the shadow of %s: resolving tenant %q: %w", u.ID, tenant, err)
+	}
+	sh, err := r.shadows.GetUser(ctx, t.ID, u.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("reading the shadow of %s: %w", u.ID, err)
+	}
+	ps, ok := sh.Attributes[claims.ProfilesAttribute]
+	if !ok || !IsShadow(sh) {
+		return nil
+	}
+	u.Attributes = maps.Clone(u.Attributes)
+	if u.Attributes == nil {
+		u.Attributes = map[string]any{}
+	}
+	u.Attributes[claims.ProfilesAttribute] = ps
+	return nil
+}
+
+// EnsureShadow makes sure the user with a directory id has a database
+// record that data can be attached to, and returns the record's id (the
+// directory id itself). For a user of the primary store that record is
+// the user; for a user of another store it is the shadow, created from the
+// store's entry when the user never signed in, and refreshed otherwise.
+// So an admin may give LDAP/bob a role, a database group, a profile or a
+// linked account before bob's first login. The user must exist in its
+// store: an unknown id is userstore.ErrNotFound.
+func (r *Router) EnsureShadow(ctx context.Context, tenant, id string) error {
+	m, u, err := r.GetUser(ctx, tenant, id)
+	if err != nil {
+		return err
+	}
+	if m.Primary {
+		return nil
+	}
+	if r.shadows == nil {
+		return fault.Unavailable.WithMessagef("users of user store domain %s cannot hold data in Latch on this server", m.Domain)
+	}
+	return r.Shadow(ctx, tenant, m, u)
+}
+
+// EnsureShadow creates or refreshes the shadow of a user of the view's
+// stores (see Router.EnsureShadow); an id of a store outside the view is
+// userstore.ErrNotFound.
+func (v *View) EnsureShadow(ctx context.Context, tenant, id string) error {
+	if _, ok := v.Owns(tenant, id); !ok {
+		return userstore.ErrNotFound
+	}
+	return v.r.EnsureShadow(ctx, tenant, id)
+}
 
 func (r *Router) createShadow(ctx context.Context, tenantID string, m Member, u abi.User) error {
 	sh := store.User{ID: u.ID, TenantID: tenantID, Attributes: map[string]any{ShadowAttribute: m.Domain}}

@@ -347,7 +347,7 @@ func newAdminClientsCmd(a *adminClient) *cobra.Command {
 		b.strs("response-type", "response_types", "allowed response type (repeatable)")
 		b.strs("scope", "scopes", "allowed scope (repeatable)")
 		b.strs("audience", "audience", "allowed audience (repeatable)")
-		b.str("auth-method", "token_endpoint_auth_method", "token endpoint auth method")
+		b.str("auth-method", "token_endpoint_auth_method", "token endpoint auth method: client_secret_basic, client_secret_post, client_secret_jwt, private_key_jwt, tls_client_auth, self_signed_tls_client_auth or none")
 		b.boolean("enabled", "enabled", "whether the client may be used")
 		return b
 	}
@@ -355,9 +355,18 @@ func newAdminClientsCmd(a *adminClient) *cobra.Command {
 	cb := fields(create)
 	cb.str("client-id", "client_id", "client_id to use (default: generated)")
 	cb.str("client-secret", "client_secret", "client_secret to use, at least 32 characters (default: generated)")
+	certFiles := create.Flags().StringSlice("tls-cert-file", nil, "PEM certificate the client authenticates with (self_signed_tls_client_auth), registered in settings.jwks (repeatable)")
 	create.RunE = func(cmd *cobra.Command, _ []string) error {
+		in := cb.build()
+		if len(*certFiles) > 0 {
+			jwks, err := certJWKS(*certFiles)
+			if err != nil {
+				return err
+			}
+			in["settings"] = map[string]any{"jwks": jwks}
+		}
 		var out any
-		if err := a.do(cmd.Context(), http.MethodPost, "/clients", nil, cb.build(), &out); err != nil {
+		if err := a.do(cmd.Context(), http.MethodPost, "/clients", nil, in, &out); err != nil {
 			return err
 		}
 		return printJSON(cmd.OutOrStdout(), out)

@@ -260,10 +260,12 @@ func (w *where) String() string {
 
 // checkRef reports whether id names a record of table in tenantID: it is
 // store.ErrNotFound when no such record exists and store.ErrInvalid when the
-// record belongs to another tenant.
+// record belongs to another tenant. Ids of users are unique per tenant
+// only (the shadows of directory users), so a record of tenantID is looked
+// for first.
 func checkRef(ctx context.Context, q Querier, table, what, tenantID, id string) error {
 	var owner string
-	err := q.QueryRow(ctx, "SELECT tenant_id FROM "+table+" WHERE id = $1", id).Scan(&owner)
+	err := q.QueryRow(ctx, "SELECT tenant_id FROM "+table+" WHERE id = $1 ORDER BY tenant_id = $2 DESC LIMIT 1", id, tenantID).Scan(&owner)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return fmt.Errorf("%s %q: %w", what, id, store.ErrNotFound)

@@ -13,6 +13,11 @@
 //	           code as the reason
 //	echo_kv    read kv key "k" through the host (declared when the binary
 //	           runs with -kv) and authenticate as its value
+//	who:<name> look the username up through the host (declared when the
+//	           binary runs with -lookup): find users by the name, then get
+//	           the user by the id found, and authenticate as it (subject
+//	           its id, claim "username" its username), or answer
+//	           not_authenticated when the host knows no such user
 //
 // It is written against sdk/guest directly, below the SDK's dispatcher, so
 // that it can break the contract. A WASM guest cannot be stopped this way
@@ -23,6 +28,7 @@ package main
 import (
 	"os"
 	"slices"
+	"strings"
 
 	"github.com/latchid/latch/abi"
 	"github.com/latchid/latch/sdk/guest"
@@ -42,6 +48,9 @@ func init() {
 	}
 	if slices.Contains(os.Args[1:], "-kv") {
 		desc.Capabilities = append(desc.Capabilities, abi.CapabilityRequest{Name: abi.CapabilityKV})
+	}
+	if slices.Contains(os.Args[1:], "-lookup") {
+		desc.Capabilities = append(desc.Capabilities, abi.CapabilityRequest{Name: abi.CapabilityUserLookup})
 	}
 	var err error
 	if described, err = desc.AppendWire(nil); err != nil {
@@ -75,6 +84,9 @@ func handle(call []byte) []byte {
 	if v := req.Params["do"]; len(v) > 0 {
 		do = v[0]
 	}
+	if name, ok := strings.CutPrefix(do, "who:"); ok {
+		return who(req.Tenant, name)
+	}
 	switch do {
 	case "ok":
 		return reply(&abi.AuthenticateResponse{Outcome: abi.OutcomeAuthenticated, Subject: "u-ok"})
@@ -107,6 +119,47 @@ func handle(call []byte) []byte {
 		return reply(&abi.AuthenticateResponse{Outcome: abi.OutcomeAuthenticated, Subject: string(kv.Value)})
 	}
 	return reply(&abi.AuthenticateResponse{Outcome: abi.OutcomeNotAuthenticated, Reason: abi.ReasonInvalidCredentials})
+}
+
+// hostCall sends one host call and decodes its answer into resp; it
+// returns the refusal's code, or "host_call_failed".
+func hostCall(op abi.HostOp, req, resp abi.Message) string {
+	hc, err := abi.AppendHostCall(nil, op, req)
+	if err != nil {
+		return "host_call_failed"
+	}
+	out, err := guest.HostCall(hc)
+	var rep abi.HostReply
+	if err != nil || rep.UnmarshalWire(out) != nil {
+		return "host_call_failed"
+	}
+	if rep.Error != nil {
+		return rep.Error.Code
+	}
+	if resp.UnmarshalWire(rep.Payload) != nil {
+		return "host_call_failed"
+	}
+	return ""
+}
+
+// who authenticates as the user the host finds by username.
+func who(tenant, name string) []byte {
+	var found abi.FindUsersResponse
+	if code := hostCall(abi.HostOpFindUsers, &abi.FindUsersRequest{Tenant: tenant, Username: name, Limit: 1}, &found); code != "" {
+		return reply(&abi.AuthenticateResponse{Outcome: abi.OutcomeNotAuthenticated, Reason: code})
+	}
+	if found.Error != nil || len(found.Users) == 0 {
+		return reply(&abi.AuthenticateResponse{Outcome: abi.OutcomeNotAuthenticated, Reason: abi.ReasonInvalidCredentials})
+	}
+	var got abi.UserResponse
+	if code := hostCall(abi.HostOpGetUser, &abi.GetUserRequest{Tenant: tenant, ID: found.Users[0].ID}, &got); code != "" {
+		return reply(&abi.AuthenticateResponse{Outcome: abi.OutcomeNotAuthenticated, Reason: code})
+	}
+	if got.Error != nil {
+		return reply(&abi.AuthenticateResponse{Outcome: abi.OutcomeNotAuthenticated, Reason: got.Error.Code})
+	}
+	return reply(&abi.AuthenticateResponse{Outcome: abi.OutcomeAuthenticated, Subject: got.User.ID,
+		Claims: map[string]any{"username": got.User.Username}})
 }
 
 func main() { native.Serve() }
