@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/latchid/latch/conformance/internal/live"
 )
@@ -121,20 +122,21 @@ func TestMePasswordPolicy(t *testing.T) {
 	if msg, _ := r.json(t)["message"].(string); !strings.Contains(msg, "last 3 passwords") {
 		t.Fatalf("the refusal does not name the history: %s", msg)
 	}
-	// The refusals were audited as denied.
-	var audit struct {
-		Items []map[string]any `json:"items"`
-	}
-	s.Admin("GET", "/audit?action=user.password.change&limit=200", nil, &audit)
-	denied := 0
-	for _, e := range audit.Items {
-		if e["outcome"] == "denied" {
-			denied++
+	// The refusals were audited as denied (the audit trail is written
+	// asynchronously, so the last refusal may take a moment to show).
+	live.Eventually(t, 10*time.Second, "three refused passwords audited as denied", func() bool {
+		var audit struct {
+			Items []map[string]any `json:"items"`
 		}
-	}
-	if denied < 3 {
-		t.Fatalf("want the refused passwords audited as denied, got %v", audit.Items)
-	}
+		s.Admin("GET", "/audit?action=user.password.change&limit=200", nil, &audit)
+		denied := 0
+		for _, e := range audit.Items {
+			if e["outcome"] == "denied" {
+				denied++
+			}
+		}
+		return denied >= 3
+	})
 }
 
 // refresh redeems a refresh token of client and returns the answer.
@@ -221,7 +223,10 @@ func TestMeRevokesTokens(t *testing.T) {
 	var audit struct {
 		Items []map[string]any `json:"items"`
 	}
-	s.Admin("GET", "/audit?action=consent.revoke&limit=50", nil, &audit)
+	live.Eventually(t, 10*time.Second, "the consent.revoke audit event", func() bool {
+		s.Admin("GET", "/audit?action=consent.revoke&limit=50", nil, &audit)
+		return len(audit.Items) > 0
+	})
 	if len(audit.Items) != 1 {
 		t.Fatalf("consent.revoke audit: %v", audit.Items)
 	}

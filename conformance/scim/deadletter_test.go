@@ -97,9 +97,11 @@ func TestProvisioningDeadLettersRetry(t *testing.T) {
 	if items, _ := l["items"].([]any); len(items) != 0 {
 		t.Fatalf("dead letters left: %v", l)
 	}
-	// The operations were audited.
-	_, au := a.admin("GET", "/audit?action=provision.retry", nil)
-	if items, _ := au["items"].([]any); len(items) < 2 {
-		t.Fatalf("retries not audited: %v", au)
-	}
+	// The operations were audited (the audit trail is written
+	// asynchronously).
+	live.Eventually(t, 10*time.Second, "both retries audited", func() bool {
+		_, au := a.admin("GET", "/audit?action=provision.retry", nil)
+		items, _ := au["items"].([]any)
+		return len(items) >= 2
+	})
 }
