@@ -405,7 +405,7 @@ func TestClientSecretIsShownOnceAndWorks(t *testing.T) {
 	if r.status != 201 || r.json(t)["client_id"] != "fixture-app" {
 		t.Fatalf("chosen client id: %d %s", r.status, r.body)
 	}
-	if r = e.call("POST", "/api/admin/v1/clients", map[string]any{"client_id": "fixture-app"}); r.status != 409 {
+	if r = e.call("POST", "/api/admin/v1/clients", map[string]any{"client_id": "fixture-app"}); r.status != 409 || !strings.Contains(string(r.body), `client_id \"fixture-app\" is taken`) {
 		t.Fatalf("duplicate client id: %d %s", r.status, r.body)
 	}
 }

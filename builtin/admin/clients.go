@@ -211,13 +211,14 @@ func (a *API) createClient(c *fiber.Ctx) error {
 	if plain != "" {
 		cl.SecretHash = secret.HashClientSecret(plain)
 	}
-	cl, err = a.d.Store.CreateClient(c.UserContext(), cl)
+	created, err := a.d.Store.CreateClient(c.UserContext(), cl)
 	if err != nil {
 		if fault.CodeOf(storeError("client", err)) == fault.CodeConflict {
 			return fault.New(fault.CodeConflict, fmt.Sprintf("client_id %q is taken", cl.ClientID)).WithField("client_id")
 		}
 		return storeError("client", err)
 	}
+	cl = created
 	if err := a.keepClientSecret(c, cl, plain); err != nil {
 		return err
 	}

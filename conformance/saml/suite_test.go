@@ -115,6 +115,9 @@ func newKeyCert(t testing.TB, cn string) (*rsa.PrivateKey, *x509.Certificate) {
 	return k, c
 }
 
+// spSeq numbers the SPs a test process starts.
+var spSeq atomic.Int64
+
 // newSP starts an SP and registers it with the IdP through the admin API.
 func (i *idp) newSP(t testing.TB, o spOptions) *sp {
 	t.Helper()
@@ -132,7 +135,9 @@ func (i *idp) newSP(t testing.TB, o spOptions) *sp {
 		logoutBindings = []string{csaml.HTTPRedirectBinding}
 	}
 	m, err := samlsp.New(samlsp.Options{
-		EntityID: base + "/saml/metadata", URL: *root, Key: k, Certificate: c, IDPMetadata: i.metadata,
+		// The entity id names the SP apart from its port, which the system
+		// may give again to a later SP of the same test.
+		EntityID: base + "/saml/metadata?sp=" + fmt.Sprint(spSeq.Add(1)), URL: *root, Key: k, Certificate: c, IDPMetadata: i.metadata,
 		AllowIDPInitiated: o.idpInit, DefaultRedirectURI: "/app", SignRequest: o.sign, CookieName: "sp_" + o.name,
 		LogoutBindings: logoutBindings,
 	})
